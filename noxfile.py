@@ -1,0 +1,37 @@
+"""nox sessions: tests, lint, typecheck, bench.
+
+The README's `make test` runs the same pytest suite in the system interpreter (the machine has no venv);
+these sessions run it in nox's virtual environments.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole test suite (needs the Debian packages of tools/install.sh --test)."""
+    session.install("-e", ".[fuse,test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    session.install("-e", ".[fuse,test]", "mypy")
+    session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against in-run references; writes bench/RESULTS.md."""
+    session.install("-e", ".[fuse,test]")
+    session.run("python", "-m", "bench", *session.posargs)

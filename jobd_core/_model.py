@@ -1,0 +1,57 @@
+"""The job model shared by the registry, the namespace, the store and the scheduler.
+
+Rules this module keeps:
+1. ``Job`` is the single in-memory record of a job; everything else refers to it (never copies it).
+2. ``JobSettings`` is persisted with the job; ``JobRuntime`` lives only in memory (the scheduler keeps
+   it, ``status`` shows it). ``run_count`` counts runs started since this jobd process started.
+3. ``Job.deleted`` is set once, when the job is removed; a deleted job is never resurrected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .schedule import Schedule
+
+
+@dataclass(slots=True)
+class JobSettings:
+    """Per-job options, persisted with the job."""
+
+    catchup: str = "off"  # "off" | "latest"
+    output_limit: int = 64 * 1024  # bytes of output kept per run
+    kill_grace: float = 5.0  # seconds between SIGTERM and SIGKILL on kill
+
+
+@dataclass(slots=True)
+class JobRuntime:
+    """In-memory run state, maintained by the scheduler and shown in ``status``."""
+
+    next_run: datetime | None = None
+    last_start: datetime | None = None
+    last_end: datetime | None = None
+    last_result: str | None = None  # "exit 0", "exit 3", "killed by SIGTERM"
+    last_lateness: float | None = None  # seconds: actual process start - scheduled instant
+    run_count: int = 0  # runs started since jobd started (not persisted)
+    running_pid: int | None = None
+    skipped: int = 0  # fires skipped because the previous run was still going
+    missed: int = 0  # fires missed while jobd was down
+
+
+@dataclass(eq=False, slots=True)
+class Job:
+    """One job: its persistent definition plus its in-memory runtime."""
+
+    id: int  # persistent, never reused (sqlite AUTOINCREMENT)
+    name: str
+    command: str
+    schedule: Schedule  # parsed (jobd_core.schedule)
+    started: bool
+    settings: JobSettings
+    created_at: datetime
+    last_fire: datetime | None  # persisted scheduled instant of the last fire handled
+    runtime: JobRuntime = field(default_factory=JobRuntime)
+    deleted: bool = False

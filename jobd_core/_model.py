@@ -3,7 +3,7 @@
 Rules this module keeps:
 1. ``Job`` is the single in-memory record of a job; everything else refers to it (never copies it).
 2. ``JobSettings`` is persisted with the job; ``JobRuntime`` lives only in memory (the scheduler
-   keeps it, ``status`` shows it). ``run_count`` counts runs started since this jobd process started.
+   keeps it, ``status`` shows it). ``run_count`` counts runs since this process started.
 3. ``Job.deleted`` is set once, when the job is removed; a deleted job is never resurrected.
 """
 

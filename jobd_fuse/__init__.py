@@ -1,1 +1,4 @@
-"""jobd_fuse: the FUSE front of jobd (pyfuse3), in-process over jobd_core or bridged to a remote jobd."""
+"""jobd_fuse: the FUSE front of jobd (pyfuse3).
+
+In-process over ``jobd_core`` or bridged to a remote jobd over 9P.
+"""

@@ -1,0 +1,180 @@
+"""``jobd-fuse``: jobd mounted through FUSE (and served over 9P) from one process, one trio loop.
+
+Composition only: parse options, open the core, start the FUSE mount and the 9P server in one
+nursery, unmount and shut down cleanly on SIGINT/SIGTERM (or when the mount is unmounted
+from outside).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from ._mount import MountError, MountFailed, mount_options, serve_fuse
+from ._operations import JobdOperations, NamespaceLike
+
+logger = logging.getLogger("jobd_fuse.cli")
+
+DEFAULT_FSADDR = "127.0.0.1:5640"
+DEFAULT_DBDIR = "/var/lib/jobd"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jobd-fuse",
+        description="Mount jobd's job tree at MOUNTPOINT through FUSE; unless --no-9p, serve "
+        "the same tree over 9P too. Runs in the foreground (as `fusermount3 -u MOUNTPOINT`, "
+        "SIGINT or SIGTERM end it); --daemon detaches once the mount is ready.",
+    )
+    parser.add_argument("mountpoint", metavar="MOUNTPOINT", type=Path)
+    parser.add_argument("--dbdir", default=DEFAULT_DBDIR, type=Path,
+                        help=f"jobs database directory (default {DEFAULT_DBDIR})")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--fsaddr", default=DEFAULT_FSADDR,
+                       help=f"9P listen address HOST:PORT or unix:PATH (default {DEFAULT_FSADDR})")
+    where.add_argument("--no-9p", action="store_true", help="serve FUSE only")
+    where.add_argument("--remote", metavar="HOST:PORT",
+                       help="bridge to a jobd running elsewhere over 9P instead of a local core")
+    parser.add_argument("-o", dest="options", action="append", default=[], metavar="OPT[,OPT]",
+                        help="FUSE mount options, e.g. -o allow_other")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("-f", "--foreground", action="store_true", default=True,
+                      help="stay in the foreground (the default)")
+    mode.add_argument("--daemon", action="store_true",
+                      help="detach once mounted (logs go to --log-file, else nowhere)")
+    parser.add_argument("--log-file", type=Path, help="append logs to this file")
+    parser.add_argument("--debug", action="store_true",
+                        help="debug logging, including libfuse's request trace")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--no-recover", action="store_true",
+                        help="refuse to start on a stale mount instead of unmounting it lazily")
+    return parser
+
+
+def _fuse_options(raw: Sequence[str], debug: bool) -> set[str]:
+    extra = [opt.strip() for item in raw for opt in item.split(",")]
+    return mount_options(extra, debug=debug)
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if (args.debug or args.verbose) else logging.INFO
+    handler: logging.Handler
+    if args.log_file is not None:
+        handler = logging.FileHandler(args.log_file)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+async def _watch_signals(cancel_scope: trio.CancelScope) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            logger.info("%s: unmounting and shutting down", signal.Signals(signum).name)
+            cancel_scope.cancel()
+            return
+
+
+async def _serve(
+    args: argparse.Namespace,
+    namespace: NamespaceLike,
+    start_9p: Callable[[trio.Nursery], Awaitable[Any]] | None,
+    ready: Callable[[], None],
+) -> None:
+    """Mount, start 9P, then wait for a signal or an external unmount."""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_watch_signals, nursery.cancel_scope)
+
+        async def fuse_then_stop(
+            *, task_status: trio.TaskStatus[JobdOperations] = trio.TASK_STATUS_IGNORED
+        ) -> None:
+            await serve_fuse(
+                namespace, args.mountpoint, options=_fuse_options(args.options, args.debug),
+                recover_stale=not args.no_recover, task_status=task_status,
+            )
+            nursery.cancel_scope.cancel()  # unmounted from outside: the process is done
+
+        await nursery.start(fuse_then_stop)
+        if start_9p is not None:
+            await start_9p(nursery)
+        ready()
+
+
+async def _run_local(args: argparse.Namespace, ready: Callable[[], None]) -> None:
+    from jobd_core import CoreConfig, open_core  # type: ignore[attr-defined]
+
+    start_9p: Callable[[trio.Nursery], Awaitable[Any]] | None = None
+    async with open_core(CoreConfig(dbdir=args.dbdir)) as core:
+        if not args.no_9p:
+            from jobd_9p.server import serve_9p  # type: ignore[import-not-found]
+
+            async def start_9p(nursery: trio.Nursery) -> Any:
+                return await nursery.start(serve_9p, core.namespace, args.fsaddr)
+
+        await _serve(args, core.namespace, start_9p, ready)
+
+
+async def _run_remote(args: argparse.Namespace, ready: Callable[[], None]) -> None:
+    raise MountError("--remote is not available yet")
+
+
+def _daemonize() -> Callable[[str], None]:
+    """Fork; the parent waits for the child's word and exits with it. Returns the child's notifier."""
+    read_fd, write_fd = os.pipe()
+    if os.fork() > 0:
+        os.close(write_fd)
+        with os.fdopen(read_fd, "rb") as pipe:
+            word = pipe.read().decode(errors="replace")
+        if word == "ok":
+            os._exit(0)
+        sys.stderr.write(f"jobd-fuse: {word or 'failed to start'}\n")
+        os._exit(1)
+    os.close(read_fd)
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    pipe_w = os.fdopen(write_fd, "wb")
+
+    def notify(word: str) -> None:
+        if not pipe_w.closed:
+            pipe_w.write(word.encode())
+            pipe_w.close()
+
+    return notify
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``jobd-fuse``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    notify: Callable[[str], None] = lambda word: None  # noqa: E731
+    if args.daemon:
+        notify = _daemonize()
+    _setup_logging(args)
+    runner = _run_remote if args.remote else _run_local
+    failures: list[str] = []
+    try:
+        trio.run(runner, args, lambda: notify("ok"))
+    except* MountError as group:
+        failures += [str(exc) for exc in group.exceptions]
+    except* MountFailed as group:
+        failures += [f"cannot mount {args.mountpoint}: {exc}" for exc in group.exceptions]
+    if failures:
+        notify("; ".join(failures))
+        for text in failures:
+            sys.stderr.write(f"jobd-fuse: {text}\n")
+        return 1
+    notify("stopped before the mount was ready")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""jobd's schedule engine: parse cron expressions (the Go original's syntax), list fire times.
+
+Public API: ``parse``, ``Schedule``, ``ScheduleError``. Rules this module keeps:
+1. ``parse`` is total and quick: any text gives a ``Schedule`` or a ``ScheduleError`` whose message
+   says what is wrong; an expression that can never fire (``0 0 30 2 *``, past years) is rejected.
+2. Fire times are aware datetimes in the schedule's zone, strictly increasing, strictly after the
+   second containing the start; they end after 2099 (cronexpr's last year).
+3. The DST policy is ``_cron_tz``'s; croniter is ``_cron_croniter``'s alone; the syntax is
+   ``_cron_parse``'s.
+
+Syntax summary: ``[TZ=Area/City ]`` then 5 fields ``min hour dom mon dow``, 6 fields (those plus a
+trailing YEAR), 7 fields (``sec`` first, year last), or a macro (@yearly @annually @monthly @weekly
+@daily @midnight @hourly @minutely).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+import zoneinfo
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from . import _cron_tz
+from ._cron_croniter import WallClockSearch, croniter_expression
+from ._cron_parse import MAX_EXPRESSION_LENGTH, CronSpec, ScheduleError, _FieldError, parse_spec
+
+__all__ = ["Schedule", "ScheduleError", "parse"]
+
+_TZ_PREFIX = re.compile(r"TZ=(\S*)\s+(.*)", re.ASCII | re.DOTALL)
+_ALLOWED = re.compile(r"[\x20-\x7e\t]*", re.ASCII)
+_SHOWN = 60
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A parsed schedule. Build it with ``parse``; equal when the text and zone are equal."""
+
+    expression: str
+    tz: dt.tzinfo
+    _spec: CronSpec = field(repr=False, compare=False)
+    _search: WallClockSearch = field(repr=False, compare=False)
+
+    def iter_after(self, start: dt.datetime) -> Iterator[dt.datetime]:
+        """Fire times strictly after the second containing ``start``, ascending, in ``self.tz``.
+
+        Ends after the last fire time before 2100 (or at once, if there is none).
+
+        Raises:
+            ValueError: ``start`` is naive.
+        """
+        _require_aware(start)
+        periodic = len(self._spec.hours) == 24
+        return _cron_tz.instants(self._search.next_after, self.tz, periodic, start)
+
+    def next_after(self, start: dt.datetime) -> dt.datetime | None:
+        """The first fire time of ``iter_after(start)``, or None if there is none.
+
+        Raises:
+            ValueError: ``start`` is naive.
+        """
+        return next(self.iter_after(start), None)
+
+
+def parse(
+    expression: str,
+    *,
+    default_tz: dt.tzinfo | None = None,
+    now: dt.datetime | None = None,
+) -> Schedule:
+    """Parse a schedule expression (``[TZ=Zone ]fields``; see the module docstring).
+
+    ``default_tz`` is the zone when the text has no ``TZ=`` prefix (default: the server's zone).
+    ``now`` (aware; default: the current time) is when "can never fire" is judged.
+
+    Raises:
+        ScheduleError: the expression is invalid or never fires after ``now``; ``str(e)`` says why.
+    """
+    if not isinstance(expression, str):
+        raise ScheduleError(f"invalid schedule: expected text, got {type(expression).__name__}")
+    text = expression.strip()
+    try:
+        tz, body = _split_zone(text, default_tz)
+        spec = parse_spec(body)
+        _check_days_exist(spec)
+    except _FieldError as e:
+        raise ScheduleError(f"invalid schedule '{_shown(text)}': {e}") from None
+    schedule = Schedule(text, tz, spec, _compile(croniter_expression(spec), spec))
+    moment = now if now is not None else dt.datetime.now(dt.UTC)
+    _require_aware(moment)
+    if schedule.next_after(moment) is None:
+        raise ScheduleError(
+            f"invalid schedule '{_shown(text)}': can never fire after {moment:%Y-%m-%d %H:%M:%S %Z}"
+        )
+    return schedule
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile(_key: str, spec: CronSpec) -> WallClockSearch:
+    """Compiled searches are shared (each step is locked): 100k jobs, few distinct specs."""
+    return WallClockSearch(spec)
+
+
+def _split_zone(text: str, default_tz: dt.tzinfo | None) -> tuple[dt.tzinfo, str]:
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise _FieldError(f"too long ({len(text)} characters, at most {MAX_EXPRESSION_LENGTH})")
+    if not _ALLOWED.fullmatch(text):
+        bad = next(c for c in text if not _ALLOWED.fullmatch(c))
+        raise _FieldError(f"unexpected character U+{ord(bad):04X}")
+    if not text:
+        raise _FieldError("empty expression")
+    m = _TZ_PREFIX.fullmatch(text)
+    if m is None:
+        if text.upper().startswith("TZ="):
+            raise _FieldError("a TZ= prefix must be followed by the schedule fields")
+        return (default_tz if default_tz is not None else _cron_tz.local_zone()), text
+    return _zone(m.group(1)), m.group(2)
+
+
+def _zone(name: str) -> dt.tzinfo:
+    if not name or len(name) > 64:
+        raise _FieldError(f"unknown time zone {name!r}")
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise _FieldError(f"unknown time zone {name!r}") from None
+
+
+def _check_days_exist(spec: CronSpec) -> None:
+    """Reject day-of-month lists that name no day existing in any selected month."""
+    if spec.dow_restricted or not spec.dom_restricted or spec.dom_last or spec.dom_last_weekday:
+        return
+    days = spec.dom_days | spec.dom_nearest_weekday
+    longest = {
+        1: 31,
+        2: 29,
+        3: 31,
+        4: 30,
+        5: 31,
+        6: 30,
+        7: 31,
+        8: 31,
+        9: 30,
+        10: 31,
+        11: 30,
+        12: 31,
+    }
+    if any(min(days) <= longest[m] for m in spec.months):
+        return
+    months = ",".join(_MONTH_NAMES[m - 1] for m in spec.months)
+    shown = ",".join(str(d) for d in sorted(days)[:5])
+    raise _FieldError(f"can never fire: day-of-month {shown} does not occur in {months}")
+
+
+def _require_aware(moment: dt.datetime) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("start time must be timezone-aware")
+
+
+def _shown(text: str) -> str:
+    shown = text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
+    return shown.encode("unicode_escape").decode("ascii").replace("'", "\\'")

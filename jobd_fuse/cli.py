@@ -127,7 +127,7 @@ async def _run_remote(args: argparse.Namespace, ready: Callable[[], None]) -> No
 
 
 def _daemonize() -> Callable[[str], None]:
-    """Fork; the parent waits for the child's word and exits with it. Returns the child's notifier."""
+    """Fork; the parent waits for the child's word and exits with it. Returns the notifier."""
     read_fd, write_fd = os.pipe()
     if os.fork() > 0:
         os.close(write_fd)

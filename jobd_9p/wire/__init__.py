@@ -5,10 +5,10 @@
 """
 
 from ._codec import (
-    Decoder,
     decode,
     decode_dirents,
     decode_stat,
+    decode_stats,
     dirent_size,
     encode,
     encode_dirents,
@@ -119,6 +119,7 @@ from ._constants import (
     QTTMP,
     READDIRHDRSZ,
 )
+from ._decoder import Decoder
 from ._dialect import Dialect
 from ._errors import ProtocolError
 from ._messages import (
@@ -376,6 +377,7 @@ __all__ = [
     "decode",
     "decode_dirents",
     "decode_stat",
+    "decode_stats",
     "dirent_size",
     "encode",
     "encode_dirents",

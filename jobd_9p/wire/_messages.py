@@ -3,61 +3,131 @@
 Field names follow Linux ``include/net/9p/9p.h`` and diod's protocol.md, in wire order.
 Fields that only exist in some dialects (``n_uname``, ``errno``, ``extension``) have defaults
 and are ignored when encoding for a dialect that lacks them (decoding there gives the default).
-``TYPE`` is the message's type byte on the wire.
+``TYPE`` is the message's type byte on the wire. This module holds the 9P2000 messages and
+re-exports the value types and the 9P2000.L messages, so every message is importable from here.
 """
 
 from dataclasses import dataclass
 from typing import ClassVar
 
 from ._constants import NONUNAME
+from ._messages_dotl import (
+    Rfsync,
+    Rgetattr,
+    Rgetlock,
+    Rlcreate,
+    Rlerror,
+    Rlink,
+    Rlock,
+    Rlopen,
+    Rmkdir,
+    Rmknod,
+    Rreaddir,
+    Rreadlink,
+    Rrename,
+    Rrenameat,
+    Rsetattr,
+    Rstatfs,
+    Rsymlink,
+    Runlinkat,
+    Rxattrcreate,
+    Rxattrwalk,
+    Tfsync,
+    Tgetattr,
+    Tgetlock,
+    Tlcreate,
+    Tlink,
+    Tlock,
+    Tlopen,
+    Tmkdir,
+    Tmknod,
+    Treaddir,
+    Treadlink,
+    Trename,
+    Trenameat,
+    Tsetattr,
+    Tstatfs,
+    Tsymlink,
+    Tunlinkat,
+    Txattrcreate,
+    Txattrwalk,
+)
+from ._types import Dirent, Message, Qid, Stat
 
-
-@dataclass(frozen=True, slots=True)
-class Qid:
-    """A server's unique identification of a file: type (QT*), version, path."""
-
-    type: int
-    version: int
-    path: int
-
-
-@dataclass(frozen=True, slots=True)
-class Stat:
-    """The stat(5) structure; the last four fields exist on the wire only in 9P2000.u/.L."""
-
-    type: int
-    dev: int
-    qid: Qid
-    mode: int
-    atime: int
-    mtime: int
-    length: int
-    name: str
-    uid: str
-    gid: str
-    muid: str
-    extension: str = ""
-    n_uid: int = NONUNAME
-    n_gid: int = NONUNAME
-    n_muid: int = NONUNAME
-
-
-@dataclass(frozen=True, slots=True)
-class Dirent:
-    """One entry of a 9P2000.L Rreaddir: qid, offset (cookie of the NEXT entry), type, name."""
-
-    qid: Qid
-    offset: int
-    type: int
-    name: str
-
-
-class Message:
-    """Base class of every 9P message."""
-
-    __slots__ = ()
-    TYPE: ClassVar[int]
-    tag: int
+__all__ = [
+    "CLASSIC_MESSAGES",
+    "DOTL_MESSAGES",
+    "Dirent",
+    "Message",
+    "Qid",
+    "Rattach",
+    "Rauth",
+    "Rclunk",
+    "Rcreate",
+    "Rerror",
+    "Rflush",
+    "Rfsync",
+    "Rgetattr",
+    "Rgetlock",
+    "Rlcreate",
+    "Rlerror",
+    "Rlink",
+    "Rlock",
+    "Rlopen",
+    "Rmkdir",
+    "Rmknod",
+    "Ropen",
+    "Rread",
+    "Rreaddir",
+    "Rreadlink",
+    "Rremove",
+    "Rrename",
+    "Rrenameat",
+    "Rsetattr",
+    "Rstat",
+    "Rstatfs",
+    "Rsymlink",
+    "Runlinkat",
+    "Rversion",
+    "Rwalk",
+    "Rwrite",
+    "Rwstat",
+    "Rxattrcreate",
+    "Rxattrwalk",
+    "Stat",
+    "Tattach",
+    "Tauth",
+    "Tclunk",
+    "Tcreate",
+    "Tflush",
+    "Tfsync",
+    "Tgetattr",
+    "Tgetlock",
+    "Tlcreate",
+    "Tlink",
+    "Tlock",
+    "Tlopen",
+    "Tmkdir",
+    "Tmknod",
+    "Topen",
+    "Tread",
+    "Treaddir",
+    "Treadlink",
+    "Tremove",
+    "Trename",
+    "Trenameat",
+    "Tsetattr",
+    "Tstat",
+    "Tstatfs",
+    "Tsymlink",
+    "Tunlinkat",
+    "Tversion",
+    "Twalk",
+    "Twrite",
+    "Twstat",
+    "Txattrcreate",
+    "Txattrwalk",
+]
 
 
 # ---------------------------------------------------------------------------------- 9P2000 core
@@ -267,362 +337,6 @@ class Twstat(Message):
 @dataclass(frozen=True, slots=True)
 class Rwstat(Message):
     TYPE: ClassVar[int] = 127
-    tag: int
-
-
-# ------------------------------------------------------------------------------------ 9P2000.L
-@dataclass(frozen=True, slots=True)
-class Rlerror(Message):
-    TYPE: ClassVar[int] = 7
-    tag: int
-    ecode: int
-
-
-@dataclass(frozen=True, slots=True)
-class Tstatfs(Message):
-    TYPE: ClassVar[int] = 8
-    tag: int
-    fid: int
-
-
-@dataclass(frozen=True, slots=True)
-class Rstatfs(Message):
-    TYPE: ClassVar[int] = 9
-    tag: int
-    type: int
-    bsize: int
-    blocks: int
-    bfree: int
-    bavail: int
-    files: int
-    ffree: int
-    fsid: int
-    namelen: int
-
-
-@dataclass(frozen=True, slots=True)
-class Tlopen(Message):
-    TYPE: ClassVar[int] = 12
-    tag: int
-    fid: int
-    flags: int
-
-
-@dataclass(frozen=True, slots=True)
-class Rlopen(Message):
-    TYPE: ClassVar[int] = 13
-    tag: int
-    qid: Qid
-    iounit: int
-
-
-@dataclass(frozen=True, slots=True)
-class Tlcreate(Message):
-    TYPE: ClassVar[int] = 14
-    tag: int
-    fid: int
-    name: str
-    flags: int
-    mode: int
-    gid: int
-
-
-@dataclass(frozen=True, slots=True)
-class Rlcreate(Message):
-    TYPE: ClassVar[int] = 15
-    tag: int
-    qid: Qid
-    iounit: int
-
-
-@dataclass(frozen=True, slots=True)
-class Tsymlink(Message):
-    TYPE: ClassVar[int] = 16
-    tag: int
-    fid: int
-    name: str
-    symtgt: str
-    gid: int
-
-
-@dataclass(frozen=True, slots=True)
-class Rsymlink(Message):
-    TYPE: ClassVar[int] = 17
-    tag: int
-    qid: Qid
-
-
-@dataclass(frozen=True, slots=True)
-class Tmknod(Message):
-    TYPE: ClassVar[int] = 18
-    tag: int
-    dfid: int
-    name: str
-    mode: int
-    major: int
-    minor: int
-    gid: int
-
-
-@dataclass(frozen=True, slots=True)
-class Rmknod(Message):
-    TYPE: ClassVar[int] = 19
-    tag: int
-    qid: Qid
-
-
-@dataclass(frozen=True, slots=True)
-class Trename(Message):
-    TYPE: ClassVar[int] = 20
-    tag: int
-    fid: int
-    dfid: int
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class Rrename(Message):
-    TYPE: ClassVar[int] = 21
-    tag: int
-
-
-@dataclass(frozen=True, slots=True)
-class Treadlink(Message):
-    TYPE: ClassVar[int] = 22
-    tag: int
-    fid: int
-
-
-@dataclass(frozen=True, slots=True)
-class Rreadlink(Message):
-    TYPE: ClassVar[int] = 23
-    tag: int
-    target: str
-
-
-@dataclass(frozen=True, slots=True)
-class Tgetattr(Message):
-    TYPE: ClassVar[int] = 24
-    tag: int
-    fid: int
-    request_mask: int
-
-
-@dataclass(frozen=True, slots=True)
-class Rgetattr(Message):
-    TYPE: ClassVar[int] = 25
-    tag: int
-    valid: int
-    qid: Qid
-    mode: int
-    uid: int
-    gid: int
-    nlink: int
-    rdev: int
-    size: int
-    blksize: int
-    blocks: int
-    atime_sec: int
-    atime_nsec: int
-    mtime_sec: int
-    mtime_nsec: int
-    ctime_sec: int
-    ctime_nsec: int
-    btime_sec: int
-    btime_nsec: int
-    gen: int
-    data_version: int
-
-
-@dataclass(frozen=True, slots=True)
-class Tsetattr(Message):
-    TYPE: ClassVar[int] = 26
-    tag: int
-    fid: int
-    valid: int
-    mode: int
-    uid: int
-    gid: int
-    size: int
-    atime_sec: int
-    atime_nsec: int
-    mtime_sec: int
-    mtime_nsec: int
-
-
-@dataclass(frozen=True, slots=True)
-class Rsetattr(Message):
-    TYPE: ClassVar[int] = 27
-    tag: int
-
-
-@dataclass(frozen=True, slots=True)
-class Txattrwalk(Message):
-    TYPE: ClassVar[int] = 30
-    tag: int
-    fid: int
-    newfid: int
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class Rxattrwalk(Message):
-    TYPE: ClassVar[int] = 31
-    tag: int
-    size: int
-
-
-@dataclass(frozen=True, slots=True)
-class Txattrcreate(Message):
-    TYPE: ClassVar[int] = 32
-    tag: int
-    fid: int
-    name: str
-    attr_size: int
-    flags: int
-
-
-@dataclass(frozen=True, slots=True)
-class Rxattrcreate(Message):
-    TYPE: ClassVar[int] = 33
-    tag: int
-
-
-@dataclass(frozen=True, slots=True)
-class Treaddir(Message):
-    TYPE: ClassVar[int] = 40
-    tag: int
-    fid: int
-    offset: int
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class Rreaddir(Message):
-    """``data`` is packed dirents: see encode_dirents / decode_dirents."""
-
-    TYPE: ClassVar[int] = 41
-    tag: int
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Tfsync(Message):
-    TYPE: ClassVar[int] = 50
-    tag: int
-    fid: int
-    datasync: int  # Linux sends it (p9_client_fsync "dd"); diod's protocol.md predates it
-
-
-@dataclass(frozen=True, slots=True)
-class Rfsync(Message):
-    TYPE: ClassVar[int] = 51
-    tag: int
-
-
-@dataclass(frozen=True, slots=True)
-class Tlock(Message):
-    TYPE: ClassVar[int] = 52
-    tag: int
-    fid: int
-    type: int
-    flags: int
-    start: int
-    length: int
-    proc_id: int
-    client_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Rlock(Message):
-    TYPE: ClassVar[int] = 53
-    tag: int
-    status: int
-
-
-@dataclass(frozen=True, slots=True)
-class Tgetlock(Message):
-    TYPE: ClassVar[int] = 54
-    tag: int
-    fid: int
-    type: int
-    start: int
-    length: int
-    proc_id: int
-    client_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Rgetlock(Message):
-    TYPE: ClassVar[int] = 55
-    tag: int
-    type: int
-    start: int
-    length: int
-    proc_id: int
-    client_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Tlink(Message):
-    TYPE: ClassVar[int] = 70
-    tag: int
-    dfid: int
-    fid: int
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class Rlink(Message):
-    TYPE: ClassVar[int] = 71
-    tag: int
-
-
-@dataclass(frozen=True, slots=True)
-class Tmkdir(Message):
-    TYPE: ClassVar[int] = 72
-    tag: int
-    dfid: int
-    name: str
-    mode: int
-    gid: int
-
-
-@dataclass(frozen=True, slots=True)
-class Rmkdir(Message):
-    TYPE: ClassVar[int] = 73
-    tag: int
-    qid: Qid
-
-
-@dataclass(frozen=True, slots=True)
-class Trenameat(Message):
-    TYPE: ClassVar[int] = 74
-    tag: int
-    olddirfid: int
-    oldname: str
-    newdirfid: int
-    newname: str
-
-
-@dataclass(frozen=True, slots=True)
-class Rrenameat(Message):
-    TYPE: ClassVar[int] = 75
-    tag: int
-
-
-@dataclass(frozen=True, slots=True)
-class Tunlinkat(Message):
-    TYPE: ClassVar[int] = 76
-    tag: int
-    dirfid: int
-    name: str
-    flags: int
-
-
-@dataclass(frozen=True, slots=True)
-class Runlinkat(Message):
-    TYPE: ClassVar[int] = 77
     tag: int
 
 

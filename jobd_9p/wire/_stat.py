@@ -8,8 +8,8 @@ import struct
 from collections.abc import Iterable
 from typing import Any
 
-from ._compile import Malformed
-from ._constants import MAXWELEM
+from ._compile import Malformed, compile_builder
+from ._constants import MAXWELEM, NONUNAME
 from ._messages import Dirent, Qid, Stat
 
 _H = struct.Struct("<H")
@@ -21,6 +21,9 @@ _STAT_IDS = struct.Struct("<III")  # .u: n_uid n_gid n_muid
 _QID = struct.Struct("<BIQ")
 # qid[13] offset[8] type[1] namelen[2]
 _DIRENT_FIXED = struct.Struct("<BIQQBH")
+_new_qid = compile_builder(Qid)
+_new_stat = compile_builder(Stat)
+_new_dirent = compile_builder(Dirent)
 _WQIDS = [struct.Struct("<H" + "BIQ" * n) for n in range(MAXWELEM + 1)]
 
 
@@ -40,20 +43,29 @@ def dec_stat(b: Any, o: int, end: int, extended: bool) -> tuple[Stat, int]:
     if stat_end > end:
         raise Malformed("stat size exceeds its container")
     o += _STAT_FIXED.size
-    name, o = _string(b, o, stat_end)
-    uid, o = _string(b, o, stat_end)
-    gid, o = _string(b, o, stat_end)
-    muid, o = _string(b, o, stat_end)
-    qid = Qid(qt, qv, qp)
+    strings = []
+    for _ in range(5 if extended else 4):
+        (n,) = _H_unpack(b, o)
+        o += 2
+        e = o + n
+        if e > stat_end:
+            raise Malformed("stat string exceeds the stat")
+        strings.append(str(b[o:e], "utf-8"))
+        o = e
+    qid = _new_qid(qt, qv, qp)
     if not extended:
         if o != stat_end:
             raise Malformed("stat size does not match its fields")
-        return Stat(typ, dev, qid, mode, atime, mtime, length, name, uid, gid, muid), o
-    extension, o = _string(b, o, stat_end)
+        name, uid, gid, muid = strings
+        return _new_stat(
+            typ, dev, qid, mode, atime, mtime, length, name, uid, gid, muid, "",
+            NONUNAME, NONUNAME, NONUNAME,
+        ), o  # fmt: skip
     if o + 12 != stat_end:
         raise Malformed("stat size does not match its fields")
     n_uid, n_gid, n_muid = _STAT_IDS.unpack_from(b, o)
-    stat = Stat(
+    name, uid, gid, muid, extension = strings
+    stat = _new_stat(
         typ, dev, qid, mode, atime, mtime, length, name, uid, gid, muid,
         extension, n_uid, n_gid, n_muid,
     )  # fmt: skip
@@ -107,8 +119,13 @@ def dec_wnames(b: Any, o: int, end: int) -> tuple[tuple[str, ...], int]:
     o += 2
     names = []
     for _ in range(n):
-        name, o = _string(b, o, end)
-        names.append(name)
+        (k,) = _H_unpack(b, o)
+        o += 2
+        e = o + k
+        if e > end:
+            raise Malformed("walk name exceeds the frame")
+        names.append(str(b[o:e], "utf-8"))
+        o = e
     return tuple(names), o
 
 
@@ -133,7 +150,7 @@ def dec_wqids(b: Any, o: int, end: int) -> tuple[tuple[Qid, ...], int]:
     if o + layout.size > end:
         raise Malformed("walk qids exceed the frame")
     v = layout.unpack_from(b, o)
-    return tuple(map(Qid, v[1::3], v[2::3], v[3::3])), o + layout.size
+    return tuple(map(_new_qid, v[1::3], v[2::3], v[3::3])), o + layout.size
 
 
 def enc_wqids(qids: tuple[Qid, ...]) -> bytes:
@@ -185,6 +202,6 @@ def iter_dirents(b: Any) -> list[Dirent]:
         e = o + n
         if e > end:
             raise Malformed("dirent name exceeds the data")
-        out.append(Dirent(Qid(qt, qv, qp), offset, typ, str(b[o:e], "utf-8")))
+        out.append(_new_dirent(_new_qid(qt, qv, qp), offset, typ, str(b[o:e], "utf-8")))
         o = e
     return out

@@ -160,7 +160,13 @@ class Multiplexer:
 
     async def _negotiate(self, msize: int, dialect: Dialect) -> None:
         await self._send(wire.Tversion(tag=wire.NOTAG, msize=msize, version=dialect.value))
-        reply = await self._receive()
+        try:
+            reply = await self._receive()
+        except wire.ProtocolError as exc:  # e.g. diod answers a .u Tversion with Rlerror
+            raise RemoteError(
+                f"{self.name} does not speak {dialect.value} (bad reply to Tversion: {exc})",
+                errno_mod.EPROTONOSUPPORT,
+            ) from None
         if not isinstance(reply, wire.Rversion):
             raise _remote_error(reply) or RemoteError(f"expected Rversion, got {reply!r}")
         try:

@@ -63,9 +63,7 @@ class Client(Multiplexer):
             else:
                 stream = await trio.open_tcp_stream(*where)
         except OSError as exc:
-            raise ConnectionClosed(
-                f"cannot connect to {addr}: {exc.strerror or exc}", exc.errno or errno_mod.EIO
-            ) from exc
+            raise _connect_error(addr, exc) from exc
         try:
             return await cls.start(stream, msize=msize, dialect=dialect, nursery=nursery, name=addr)
         except BaseException:
@@ -307,6 +305,16 @@ class Client(Multiplexer):
             await self.setattr(fid, valid=wire.P9_SETATTR_SIZE, size=size)
             return
         await self.wstat(fid, dont_touch_stat(length=size))
+
+
+def _connect_error(addr: str, exc: OSError) -> ConnectionClosed:
+    """The OS's reason (trio keeps each attempt's error in ``__cause__``)."""
+    cause: BaseException | None = exc
+    while cause is not None and not getattr(cause, "errno", None):
+        group = cause.exceptions if isinstance(cause, BaseExceptionGroup) else ()
+        cause = group[0] if group else cause.__cause__
+    code = getattr(cause, "errno", None) or errno_mod.EIO
+    return ConnectionClosed(f"cannot connect to {addr}: {os.strerror(code)}", code)
 
 
 def dont_touch_stat(*, length: int = _DONT_TOUCH_64) -> wire.Stat:

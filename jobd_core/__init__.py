@@ -3,6 +3,7 @@
 Fronts (``jobd_9p``, ``jobd_fuse``) import this package; it imports neither of them.
 """
 
+from ._core import DB_NAME, Core, CoreConfig, open_core
 from ._errors import (
     AccessDenied,
     Busy,
@@ -19,17 +20,30 @@ from ._errors import (
     StorageError,
     TooBig,
 )
+from ._model import Job, JobRuntime, JobSettings
 from ._node import Handle, Kind, Node, OpenMode, Stat
+from ._registry import Registry
+from ._store import JobRecord, LogBatch, SqliteStore, Store
+from ._tree import Namespace
 
 __all__ = [
+    "DB_NAME",
     "AccessDenied",
     "Busy",
+    "Core",
+    "CoreConfig",
     "Exists",
     "Handle",
     "InvalidArgument",
     "IsADirectory",
+    "Job",
+    "JobRecord",
+    "JobRuntime",
+    "JobSettings",
     "JobdError",
     "Kind",
+    "LogBatch",
+    "Namespace",
     "NoSpace",
     "Node",
     "NotADirectory",
@@ -38,7 +52,11 @@ __all__ = [
     "NotSupported",
     "OpenMode",
     "PermissionDenied",
+    "Registry",
+    "SqliteStore",
     "Stat",
     "StorageError",
+    "Store",
     "TooBig",
+    "open_core",
 ]

@@ -55,3 +55,37 @@ class Job:
     last_fire: datetime | None  # persisted scheduled instant of the last fire handled
     runtime: JobRuntime = field(default_factory=JobRuntime)
     deleted: bool = False
+
+
+class JobEntry:
+    """The registry's per-job bookkeeping beside the ``Job``: node versions, mtimes and the
+    retained log length. Kept small (slots, ints) because there may be 100k jobs."""
+
+    __slots__ = (
+        "changed_ns",
+        "created_ns",
+        "fire_saved_ns",
+        "job",
+        "log_bytes",
+        "log_mtime_ns",
+        "pending_log_bytes",
+        "seen_next_run",
+        "status_ns",
+        "v_cmd",
+        "v_ctl",
+        "v_log",
+        "v_schedule",
+        "v_status",
+    )
+
+    def __init__(self, job: Job, created_ns: int, changed_ns: int) -> None:
+        self.job = job
+        self.created_ns = created_ns
+        self.changed_ns = changed_ns  # last change of the definition or state
+        self.status_ns = changed_ns  # last runtime change
+        self.log_bytes = 0  # retained in the store, as read ("line\n" each)
+        self.pending_log_bytes = 0  # appended, not yet committed
+        self.log_mtime_ns: int | None = None
+        self.fire_saved_ns: int | None = None  # last_fire as persisted
+        self.seen_next_run: datetime | None = None
+        self.v_ctl = self.v_cmd = self.v_schedule = self.v_log = self.v_status = 0

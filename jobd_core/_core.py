@@ -1,0 +1,132 @@
+"""Composition of the core: store, registry, namespace, log flusher and scheduler in one nursery.
+
+Rules this module keeps:
+1. ``open_core`` is the only place the core's parts are wired together; fronts receive a ``Core``.
+2. Start-up order: database (created if needed), legacy import (first start only), jobs loaded,
+   flusher and scheduler started, every job handed to the scheduler, then the caller runs.
+3. Shut-down order: scheduler (running jobs get ``shutdown_grace``), log flush, store closed; done
+   even when the caller's body fails or is cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import trio
+
+from ._legacy import IMPORTED_SUFFIX, LEGACY_NAME, import_legacy
+from ._registry import Registry
+from ._store import SqliteStore
+from ._tree import Namespace
+
+if TYPE_CHECKING:
+    from ._clock import WallClock
+    from ._scheduler import Scheduler
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "jobd.sqlite3"
+
+
+@dataclass
+class CoreConfig:
+    """Everything ``open_core`` needs. ``dbdir`` is created if missing."""
+
+    dbdir: Path
+    log_limit: int = 1024 * 1024  # bytes of log kept per job
+    output_limit: int = 64 * 1024  # default per-run output cap
+    shutdown_grace: float = 10.0
+    default_tz: tzinfo | None = None  # None = server local zone
+    clock: WallClock | None = None
+    shell: str | None = None
+
+
+@dataclass
+class Core:
+    """The running core a front serves."""
+
+    config: CoreConfig
+    store: SqliteStore
+    registry: Registry
+    namespace: Namespace
+    scheduler: Scheduler | None  # None only until the scheduler module lands (temporary)
+
+
+class _FallbackClock:
+    """Until ``_clock`` lands: the system wall clock's ``now`` (temporary)."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def _system_clock() -> WallClock:
+    try:
+        from ._clock import SystemClock
+    except ImportError:
+        return _FallbackClock()  # type: ignore[return-value]
+    return SystemClock()
+
+
+def _make_scheduler(registry: Registry, clock: WallClock, config: CoreConfig) -> Scheduler | None:
+    try:
+        from ._scheduler import Scheduler
+    except ImportError:
+        log.warning("no scheduler module yet: jobs will not fire")
+        return None
+    return Scheduler(registry.sink, clock=clock, shell=config.shell)
+
+
+@asynccontextmanager
+async def open_core(config: CoreConfig) -> AsyncIterator[Core]:
+    """Open the store under ``config.dbdir``, import a legacy ``jobs.db`` on first start, load the
+    jobs, start the scheduler and the log flusher; on exit shut them down and close the store.
+
+    Raises:
+        StorageError: the database cannot be opened or read.
+        OSError: ``dbdir`` cannot be created.
+    """
+    dbdir = Path(config.dbdir)
+    dbdir.mkdir(parents=True, exist_ok=True)
+    db_path = dbdir / DB_NAME
+    legacy = dbdir / LEGACY_NAME
+    first_start = not db_path.exists()
+    clock = config.clock if config.clock is not None else _system_clock()
+    store = await SqliteStore.open(db_path)
+    try:
+        registry = Registry(
+            store, now=clock.now, log_limit=config.log_limit,
+            output_limit=config.output_limit, default_tz=config.default_tz,
+        )
+        await registry.load()
+        if first_start and legacy.is_file():
+            await import_legacy(registry, legacy)
+        elif legacy.is_file():
+            log.warning("%s ignored: %s exists (the import runs once; rename it to %s to skip "
+                        "this warning)", legacy, db_path.name, legacy.name + IMPORTED_SUFFIX)
+        scheduler = _make_scheduler(registry, clock, config)
+        registry.scheduler = scheduler
+        core = Core(config, store, registry, Namespace(registry), scheduler)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(registry.sink.run)
+            if scheduler is not None:
+                await nursery.start(scheduler.run)
+                for entry in registry:
+                    scheduler.add(entry.job)
+            log.info("core open: %d jobs from %s", len(registry), db_path)
+            try:
+                yield core
+            finally:
+                with trio.CancelScope(shield=True):
+                    if scheduler is not None:
+                        await scheduler.shutdown(config.shutdown_grace)
+                    await registry.sink.flush()
+                nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            await store.close()

@@ -1,0 +1,440 @@
+"""The set of jobs: creation, edits, ctl verbs and deletion, validated and durably committed.
+
+Rules this module keeps:
+1. Validate first, persist second, apply in memory third: a rejected request changes nothing, and a
+   reply is sent only after the change is committed to the store.
+2. Operations on one job are serialised (a per-job lock held only while one is in flight), so
+   start/stop/edit/delete of the same job apply in the order they were asked.
+3. ``start`` of a started job and ``stop`` of a stopped one succeed and change nothing (no log
+   entry, no version bump): ``echo start > ctl`` twice is harmless.
+4. Node versions and mtimes live in each job's ``JobEntry``; this module and the log sink bump them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from datetime import datetime, tzinfo
+from typing import Protocol
+
+import trio
+
+from . import schedule as schedules
+from ._errors import Exists, InvalidArgument, NotFound
+from ._logline import format_entry, format_timestamp
+from ._logsink import StoreLogSink, datetime_ns, ns_datetime
+from ._model import Job, JobEntry, JobSettings
+from ._store import JobRecord, Store
+
+log = logging.getLogger(__name__)
+
+MAX_NAME_BYTES = 64
+_NAME = re.compile(r"[A-Za-z0-9_.\-]+", re.ASCII)
+_NEXT_LINE = re.compile(r"next:.*")
+VERBS = ("start", "stop", "run", "kill", "delete")
+
+
+class SchedulerPort(Protocol):
+    """What the registry asks of the scheduler (``jobd_core._scheduler.Scheduler`` is one)."""
+
+    def add(self, job: Job) -> None: ...
+    def start(self, job: Job) -> None: ...
+    def stop(self, job: Job) -> None: ...
+    def reschedule(self, job: Job) -> None: ...
+    def run_now(self, job: Job) -> None: ...
+    async def kill(self, job: Job) -> bool: ...
+    async def remove(self, job: Job) -> None: ...
+
+
+def strip_newline(text: str) -> str:
+    """``text`` without ONE trailing ``\\n`` or ``\\r\\n`` (what ``echo`` adds)."""
+    if text.endswith("\r\n"):
+        return text[:-2]
+    if text.endswith("\n"):
+        return text[:-1]
+    return text
+
+
+def decode(data: bytes, what: str) -> str:
+    """UTF-8 text of a client's write.
+
+    Raises:
+        InvalidArgument: not UTF-8, or holds a NUL byte.
+    """
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise InvalidArgument(f"invalid {what}: not UTF-8 text") from None
+    if "\0" in text:
+        raise InvalidArgument(f"invalid {what}: contains a NUL byte")
+    return text
+
+
+def check_name(name: str) -> None:
+    """Raises:
+    InvalidArgument: ``name`` is not 1..64 bytes of letters, digits, ``_ - .``, or is ``.``/``..``.
+    """
+    if not name:
+        raise InvalidArgument("invalid job name '': empty")
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise InvalidArgument(f"invalid job name '{name[:80]}': longer than {MAX_NAME_BYTES} bytes")
+    if not _NAME.fullmatch(name):
+        raise InvalidArgument(
+            f"invalid job name {name!r}: only letters, digits, '_', '-' and '.' are allowed"
+        )
+    if name in (".", ".."):
+        raise InvalidArgument(f"invalid job name '{name}': reserved")
+
+
+def check_command(command: str) -> None:
+    """Raises:
+    InvalidArgument: the command is empty (or blank) or holds a NUL byte.
+    """
+    if not command.strip():
+        raise InvalidArgument("invalid command: empty")
+    if "\0" in command:
+        raise InvalidArgument("invalid command: contains a NUL byte")
+
+
+def parse_definition(data: bytes) -> tuple[str, str, str]:
+    """Split a clone message ``name:schedule:command`` (one trailing newline ignored; the command
+    may contain ':').
+
+    Raises:
+        InvalidArgument: not three fields, or not text.
+    """
+    text = strip_newline(decode(data, "job definition"))
+    parts = text.split(":", 2)
+    if len(parts) != 3:
+        raise InvalidArgument("invalid job definition: expected name:schedule:command")
+    return parts[0], parts[1], parts[2]
+
+
+def schedule_expression(text: str) -> str:
+    """The expression of a ``schedule`` file write: the first line; a ``next: ...`` line (as read
+    back from the file) and blank lines may follow and are ignored.
+
+    Raises:
+        InvalidArgument: anything else follows the first line.
+    """
+    first, _, rest = text.partition("\n")
+    for line in rest.split("\n"):
+        line = line.strip()
+        if line and not _NEXT_LINE.fullmatch(line):
+            raise InvalidArgument(
+                "invalid schedule: one expression per write (only a 'next:' line may follow)"
+            )
+    return first.strip()
+
+
+class Registry:
+    """The jobs, by name and by id, and every change to them."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        now: Callable[[], datetime],
+        log_limit: int = 1024 * 1024,
+        output_limit: int = 64 * 1024,
+        default_tz: tzinfo | None = None,
+    ) -> None:
+        self.store = store
+        self.now = now
+        self.default_tz = default_tz
+        self.output_limit = output_limit
+        self.entries: dict[int, JobEntry] = {}
+        self._by_name: dict[str, JobEntry] = {}
+        self._reserved: set[str] = set()
+        self._locks: dict[int, trio.Lock] = {}
+        self.scheduler: SchedulerPort | None = None
+        self.sink = StoreLogSink(
+            store, self.entries, limit=log_limit, now_ns=lambda: datetime_ns(self.now())
+        )
+        self.jobs_version = 0
+        self.jobs_mtime_ns = datetime_ns(now())
+
+    # -- lookup ---------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def get(self, name: str) -> JobEntry:
+        """The job called ``name``.
+
+        Raises:
+            NotFound: no such job.
+        """
+        entry = self._by_name.get(name)
+        if entry is None:
+            raise NotFound(f"job not found: {name}")
+        return entry
+
+    def by_id(self, job_id: int) -> JobEntry | None:
+        return self.entries.get(job_id)
+
+    def __iter__(self) -> Iterator[JobEntry]:
+        """Jobs in ascending id order (ids only grow, so insertion order is id order)."""
+        return iter(list(self.entries.values()))
+
+    def local(self, at: datetime) -> datetime:
+        """``at`` in the display zone (``default_tz``, else the server's local zone)."""
+        return at.astimezone(self.default_tz) if self.default_tz is not None else at.astimezone()
+
+    def timestamp(self, at: datetime | None) -> str:
+        """``at`` in the log-line timestamp shape (local zone), or ``-``."""
+        return "-" if at is None else format_timestamp(self.local(at))
+
+    def entry_line(self, at: datetime, text: str) -> str:
+        """A log entry ``<timestamp>:<text>`` stamped ``at`` (local zone)."""
+        return format_entry(self.local(at), text)
+
+    def parse_schedule(self, expression: str, now: datetime | None = None) -> schedules.Schedule:
+        """Raises:
+        InvalidArgument: the expression is invalid (``ScheduleError``'s message).
+        """
+        return schedules.parse(expression, default_tz=self.default_tz, now=now)
+
+    # -- load -----------------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Read every job from the store (called once, before serving).
+
+        Raises:
+            StorageError: the store cannot be read.
+        """
+        for record in await self.store.load_jobs():
+            created = ns_datetime(record.created_ns)
+            try:
+                # Judged at creation time, so a job whose schedule has run out still loads.
+                sched = self.parse_schedule(record.schedule, now=created)
+            except InvalidArgument as exc:
+                log.warning("job %s: stored schedule no longer parses (%s); skipped",
+                            record.name, exc, extra={"job": record.name})
+                continue
+            job = Job(
+                id=record.id, name=record.name, command=record.command, schedule=sched,
+                started=record.started, settings=record.settings, created_at=created,
+                last_fire=None if record.last_fire_ns is None else ns_datetime(record.last_fire_ns),
+            )
+            entry = JobEntry(job, record.created_ns, record.changed_ns)
+            entry.log_bytes = record.log_bytes
+            entry.log_mtime_ns = record.log_mtime_ns
+            entry.fire_saved_ns = record.last_fire_ns
+            self._add(entry)
+            self.jobs_mtime_ns = max(self.jobs_mtime_ns, record.created_ns)
+
+    def _add(self, entry: JobEntry) -> None:
+        self.entries[entry.job.id] = entry
+        self._by_name[entry.job.name] = entry
+
+    # -- create ---------------------------------------------------------------------------------
+
+    async def clone(self, data: bytes) -> JobEntry:
+        """Create a job from a clone message ``name:schedule:command``.
+
+        Raises:
+            InvalidArgument: malformed message, name, schedule or command; nothing created.
+            Exists: a job of that name exists.
+            StorageError, NoSpace: the commit failed; nothing created.
+        """
+        name, expression, command = parse_definition(data)
+        return await self.create(name, expression, command)
+
+    async def create(
+        self, name: str, expression: str, command: str, *, started: bool = False
+    ) -> JobEntry:
+        """Create a job (stopped unless ``started``), durably.
+
+        Raises:
+            InvalidArgument: bad name, schedule or command.
+            Exists: a job of that name exists.
+            StorageError, NoSpace: the commit failed; nothing created.
+        """
+        check_name(name)
+        sched = self.parse_schedule(expression)
+        check_command(command)
+        if name in self._by_name or name in self._reserved:
+            raise Exists(f"job exists: {name}")
+        now = self.now()
+        now_ns = datetime_ns(now)
+        settings = JobSettings(output_limit=self.output_limit)
+        record = JobRecord(0, name, command, sched.expression, started, settings, now_ns, now_ns)
+        self._reserved.add(name)
+        try:
+            job_id = await self.store.create_job(record)
+        finally:
+            self._reserved.discard(name)
+        job = Job(job_id, name, command, sched, started, settings, now, None)
+        entry = JobEntry(job, now_ns, now_ns)
+        self._add(entry)
+        self.jobs_version += 1
+        self.jobs_mtime_ns = now_ns
+        if self.scheduler is not None:
+            self.scheduler.add(job)
+        log.info("job created: %s", name, extra={"job": name})
+        return entry
+
+    # -- per-job operations ---------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _locked(self, entry: JobEntry) -> AsyncIterator[Job]:
+        job = entry.job
+        lock = self._locks.setdefault(job.id, trio.Lock())
+        try:
+            async with lock:
+                if job.deleted:
+                    raise NotFound(f"job not found: {job.name}")
+                yield job
+        finally:
+            if not lock.locked() and lock.statistics().tasks_waiting == 0:
+                self._locks.pop(job.id, None)
+
+    def _record(self, job: JobEntry | Job, **changes: object) -> JobRecord:
+        j = job.job if isinstance(job, JobEntry) else job
+        record = JobRecord(
+            j.id, j.name, j.command, j.schedule.expression, j.started, j.settings, 0, 0,
+            None if j.last_fire is None else datetime_ns(j.last_fire),
+        )
+        for key, value in changes.items():
+            setattr(record, key, value)
+        return record
+
+    async def set_started(self, entry: JobEntry, started: bool) -> None:
+        """``start``/``stop``: persist the state, then (un)schedule and log ``started``/``stopped``.
+
+        Raises:
+            NotFound: the job was deleted.
+            StorageError, NoSpace: the commit failed; nothing changed.
+        """
+        async with self._locked(entry) as job:
+            if job.started == started:
+                return
+            now = self.now()
+            now_ns = datetime_ns(now)
+            await self.store.update_job(self._record(job, started=started, changed_ns=now_ns))
+            job.started = started
+            entry.changed_ns = entry.status_ns = now_ns
+            entry.v_ctl += 1
+            entry.v_status += 1
+            entry.v_schedule += 1
+            if self.scheduler is not None:
+                (self.scheduler.start if started else self.scheduler.stop)(job)
+            word = "started" if started else "stopped"
+            self.sink.append(job, [self.entry_line(now, word)])
+            log.info("job %s: %s", job.name, word, extra={"job": job.name})
+
+    async def set_command(self, entry: JobEntry, command: str) -> None:
+        """Replace the command.
+
+        Raises:
+            InvalidArgument: empty command; nothing changed.
+            NotFound: the job was deleted.
+            StorageError, NoSpace: the commit failed; nothing changed.
+        """
+        check_command(command)
+        async with self._locked(entry) as job:
+            if command == job.command:
+                return
+            now_ns = datetime_ns(self.now())
+            await self.store.update_job(self._record(job, command=command, changed_ns=now_ns))
+            job.command = command
+            entry.changed_ns = entry.status_ns = now_ns
+            entry.v_cmd += 1
+            if self.scheduler is not None:
+                self.scheduler.reschedule(job)
+
+    async def set_schedule(self, entry: JobEntry, text: str) -> None:
+        """Replace the schedule (the text of a ``schedule`` file write); reschedules if started.
+
+        Raises:
+            InvalidArgument: invalid expression; nothing changed.
+            NotFound: the job was deleted.
+            StorageError, NoSpace: the commit failed; nothing changed.
+        """
+        sched = self.parse_schedule(schedule_expression(text))
+        async with self._locked(entry) as job:
+            if sched.expression == job.schedule.expression and sched.tz == job.schedule.tz:
+                return
+            now_ns = datetime_ns(self.now())
+            await self.store.update_job(
+                self._record(job, schedule=sched.expression, changed_ns=now_ns)
+            )
+            job.schedule = sched
+            entry.changed_ns = entry.status_ns = now_ns
+            entry.v_schedule += 1
+            entry.v_status += 1
+            if self.scheduler is not None:
+                self.scheduler.reschedule(job)
+
+    async def ctl(self, entry: JobEntry, data: bytes) -> None:
+        """Apply a ctl verb (case-insensitive, surrounding whitespace ignored).
+
+        Raises:
+            InvalidArgument: unknown verb.
+            NotFound: the job was deleted.
+            StorageError, NoSpace: the commit failed; nothing changed.
+        """
+        verb = decode(data, "ctl message").strip().lower()
+        if verb == "start" or verb == "stop":
+            await self.set_started(entry, verb == "start")
+        elif verb == "run":
+            async with self._locked(entry) as job:
+                if self.scheduler is not None:
+                    self.scheduler.run_now(job)
+        elif verb == "kill":
+            async with self._locked(entry) as job:
+                if self.scheduler is not None:
+                    await self.scheduler.kill(job)
+        elif verb == "delete":
+            await self.delete(entry)
+        else:
+            raise InvalidArgument(f"unknown ctl verb {verb[:40]!r}; expected one of "
+                                  + ", ".join(VERBS))
+
+    async def delete(self, entry: JobEntry) -> None:
+        """Delete the job durably with its history; kill its running instance.
+
+        Raises:
+            NotFound: already deleted.
+            StorageError, NoSpace: the commit failed; nothing changed.
+        """
+        async with self._locked(entry) as job:
+            await self.store.delete_job(job.id)
+            job.deleted = True
+            del self.entries[job.id]
+            del self._by_name[job.name]
+            self.sink.forget(job.id)
+            now_ns = datetime_ns(self.now())
+            self.jobs_version += 1
+            self.jobs_mtime_ns = now_ns
+            entry.v_ctl += 1
+            entry.v_status += 1
+            log.info("job deleted: %s", job.name, extra={"job": job.name})
+            if self.scheduler is not None:
+                await self.scheduler.remove(job)
+
+    # -- log ------------------------------------------------------------------------------------
+
+    def log_size(self, entry: JobEntry) -> int:
+        """Bytes a read of ``log`` at offset 0 returns now."""
+        return entry.log_bytes + entry.pending_log_bytes
+
+    async def read_log(self, entry: JobEntry) -> bytes:
+        """The retained log, one entry per line, oldest first.
+
+        Raises:
+            NotFound: the job was deleted.
+            StorageError: the store cannot be read.
+        """
+        job = entry.job
+        if job.deleted:
+            raise NotFound(f"job not found: {job.name}")
+        # Lines not yet handed to the store are taken now; the store request queued right after
+        # sees every flush handed over before it (one FIFO worker), so nothing is seen twice.
+        pending = self.sink.pending_lines(job.id)
+        stored = await self.store.read_log(job.id)
+        lines = stored + pending
+        return "".join(line + "\n" for line in lines).encode()

@@ -1,0 +1,521 @@
+"""The namespace: the nodes and handles of jobd's file tree, over the registry.
+
+Rules this module keeps:
+1. Ids are derived from persistent data, so they are stable across restarts: ``/`` is 1, ``clone``
+   2, ``jobs`` 3; job N's directory is ``16 + 8*N`` and its files follow it (``+1`` ctl, ``+2``
+   cmd, ``+3`` schedule, ``+4`` log, ``+5`` status). ``children()`` is sorted by id.
+2. Nodes are built on demand and cached weakly: memory grows with what clients hold, not with the
+   number of jobs.
+3. A size is the length a read at offset 0 would return now (Linux gates reads on it).
+4. Handles give Plan 9 semantics: reads see the snapshot taken at open (``log`` refreshes when a
+   read reaches past its snapshot, so ``tail -f`` works); ``clone`` and ``ctl`` take one message
+   per write; ``cmd``/``schedule`` apply the handle's accumulated content on each write.
+5. A deleted job's nodes still answer ``stat()`` (last known values); everything else raises
+   ``NotFound``.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import weakref
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from ._errors import AccessDenied, InvalidArgument, IsADirectory, NotFound
+from ._model import JobEntry
+from ._node import Handle, Kind, Node, OpenMode, Stat
+from ._registry import Registry, decode, strip_newline
+
+ROOT_ID = 1
+CLONE_ID = 2
+JOBS_ID = 3
+JOB_BASE = 16
+JOB_STRIDE = 8
+JOB_FILES = ("ctl", "cmd", "schedule", "log", "status")
+_WRITABLE = frozenset(("ctl", "cmd", "schedule"))
+
+
+def job_dir_id(job_id: int) -> int:
+    """The node id of job ``job_id``'s directory."""
+    return JOB_BASE + JOB_STRIDE * job_id
+
+
+class _Owner:
+    __slots__ = ("gid", "group", "uid", "user")
+
+    def __init__(self) -> None:
+        self.uid = os.geteuid()
+        self.gid = os.getegid()
+        try:
+            self.user = pwd.getpwuid(self.uid).pw_name
+        except KeyError:
+            self.user = str(self.uid)
+        try:
+            self.group = grp.getgrgid(self.gid).gr_name
+        except KeyError:
+            self.group = str(self.gid)
+
+
+class Namespace:
+    """The file tree every front serves. ``root`` is ``/``; ``node(id)`` finds any live node."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.owner = _Owner()
+        self.started_ns = registry.jobs_mtime_ns
+        self._cache: weakref.WeakValueDictionary[int, Node] = weakref.WeakValueDictionary()
+        self.root: Node = RootDir(self)
+        self.clone: Node = CloneFile(self)
+        self.jobs: Node = JobsDir(self)
+
+    def node(self, node_id: int) -> Node:
+        """The live node with ``node_id``.
+
+        Raises:
+            NotFound: no such node (or its job was deleted).
+        """
+        fixed = {ROOT_ID: self.root, CLONE_ID: self.clone, JOBS_ID: self.jobs}.get(node_id)
+        if fixed is not None:
+            return fixed
+        job_id, index = divmod(node_id - JOB_BASE, JOB_STRIDE)
+        entry = self.registry.by_id(job_id) if node_id >= JOB_BASE else None
+        if entry is None or index > len(JOB_FILES):
+            raise NotFound(f"no node {node_id}")
+        return self.job_dir(entry) if index == 0 else self.job_file(entry, JOB_FILES[index - 1])
+
+    def job_dir(self, entry: JobEntry) -> JobDir:
+        node = self._cache.get(job_dir_id(entry.job.id))
+        if not isinstance(node, JobDir):
+            node = JobDir(self, entry)
+            self._cache[node.id] = node
+        return node
+
+    def job_file(self, entry: JobEntry, name: str) -> JobFile:
+        node_id = job_dir_id(entry.job.id) + 1 + JOB_FILES.index(name)
+        node = self._cache.get(node_id)
+        if not isinstance(node, JobFile):
+            node = _FILE_CLASSES[name](self, entry, node_id)
+            self._cache[node_id] = node
+        return node
+
+    def make_stat(
+        self, node: Node, *, mode: int, size: int, version: int, mtime_ns: int,
+        ctime_ns: int | None = None,
+    ) -> Stat:
+        owner = self.owner
+        return Stat(
+            id=node.id, name=node.name, kind=node.kind, mode=mode, size=size, version=version,
+            atime_ns=mtime_ns, mtime_ns=mtime_ns,
+            ctime_ns=mtime_ns if ctime_ns is None else ctime_ns,
+            uid=owner.uid, gid=owner.gid, owner=owner.user, group=owner.group,
+        )
+
+    def timestamp(self, at: datetime | None) -> str:
+        """``at`` in the log-line timestamp shape, or ``-``."""
+        return self.registry.timestamp(at)
+
+
+# -- handles ------------------------------------------------------------------------------------
+
+
+class _Handle(Handle):
+    def __init__(
+        self, mode: OpenMode, name: str, snapshot: bytes = b"", entry: JobEntry | None = None
+    ) -> None:
+        self.mode = mode
+        self.name = name
+        self.snapshot = snapshot
+        self.entry = entry
+
+    def _check_alive(self) -> None:
+        if self.entry is not None and self.entry.job.deleted:
+            raise NotFound(f"job not found: {self.entry.job.name}")
+
+    def _check_read(self) -> None:
+        if not self.mode.read:
+            raise AccessDenied(f"{self.name}: not open for reading")
+        self._check_alive()
+
+    def _check_write(self) -> None:
+        if not self.mode.write:
+            raise AccessDenied(f"{self.name}: not open for writing")
+        self._check_alive()
+
+    async def read(self, offset: int, count: int) -> bytes:
+        self._check_read()
+        return self.snapshot[offset : offset + max(count, 0)]
+
+    async def write(self, offset: int, data: bytes) -> int:
+        self._check_write()
+        raise AccessDenied(f"{self.name}: read-only")
+
+
+class _DirHandle(_Handle):
+    async def read(self, offset: int, count: int) -> bytes:
+        raise IsADirectory(f"{self.name}: is a directory (list it with children())")
+
+
+class _MessageHandle(_Handle):
+    """``clone`` / ``ctl``: each write is one message, applied by ``apply``."""
+
+    def __init__(
+        self, mode: OpenMode, name: str, snapshot: bytes, entry: JobEntry | None,
+        apply: Callable[[bytes], Awaitable[object]],
+        on_result: Callable[[object], bytes] | None = None,
+    ) -> None:
+        super().__init__(mode, name, snapshot, entry)
+        self._apply = apply
+        self._on_result = on_result
+
+    async def write(self, offset: int, data: bytes) -> int:
+        self._check_write()
+        result = await self._apply(data)
+        if self._on_result is not None:
+            self.snapshot = self._on_result(result)
+        return len(data)
+
+
+class _ValueHandle(_Handle):
+    """``cmd`` / ``schedule``: writes accumulate in the handle; each write applies the whole."""
+
+    def __init__(
+        self, mode: OpenMode, name: str, snapshot: bytes, entry: JobEntry,
+        apply: Callable[[str], Awaitable[None]],
+    ) -> None:
+        super().__init__(mode, name, snapshot, entry)
+        self._apply = apply
+        self._buffer = b""
+
+    async def write(self, offset: int, data: bytes) -> int:
+        self._check_write()
+        if offset < 0 or offset > len(self._buffer):
+            raise InvalidArgument(f"{self.name}: write at offset {offset} leaves a hole")
+        content = self._buffer[:offset] + data + self._buffer[offset + len(data) :]
+        text = strip_newline(decode(content, self.name))
+        await self._apply(text)
+        self._buffer = content
+        return len(data)
+
+
+class _LogHandle(_Handle):
+    def __init__(self, mode: OpenMode, node: LogFile) -> None:
+        super().__init__(mode, node.name, b"", node.entry)
+        self._node = node
+        self._loaded = False
+
+    async def read(self, offset: int, count: int) -> bytes:
+        self._check_read()
+        if not self._loaded or offset >= len(self.snapshot):
+            self.snapshot = await self._node.content()
+            self._loaded = True
+        return self.snapshot[offset : offset + max(count, 0)]
+
+
+# -- the fixed nodes ----------------------------------------------------------------------------
+
+
+class _Base(Node):
+    def __init__(self, ns: Namespace, node_id: int, name: str, kind: Kind) -> None:
+        self.ns = ns
+        self.id = node_id
+        self.name = name
+        self.kind = kind
+
+    def _open_dir(self, mode: OpenMode) -> Handle:
+        if mode.write or mode.truncate:
+            raise IsADirectory(f"{self.name}: is a directory")
+        return _DirHandle(mode, self.name)
+
+    async def truncate(self, size: int) -> None:
+        if self.kind is Kind.DIR:
+            raise IsADirectory(f"{self.name}: is a directory")
+        await super().truncate(size)
+
+
+class RootDir(_Base):
+    def __init__(self, ns: Namespace) -> None:
+        super().__init__(ns, ROOT_ID, "/", Kind.DIR)
+
+    def stat(self) -> Stat:
+        return self.ns.make_stat(self, mode=0o755, size=0, version=0, mtime_ns=self.ns.started_ns)
+
+    def parent(self) -> Node:
+        return self
+
+    def lookup(self, name: str) -> Node:
+        if name == "clone":
+            return self.ns.clone
+        if name == "jobs":
+            return self.ns.jobs
+        raise NotFound(f"{name}: not found")
+
+    def children(self) -> list[Node]:
+        return [self.ns.clone, self.ns.jobs]
+
+    async def open(self, mode: OpenMode) -> Handle:
+        return self._open_dir(mode)
+
+
+class CloneFile(_Base):
+    def __init__(self, ns: Namespace) -> None:
+        super().__init__(ns, CLONE_ID, "clone", Kind.FILE)
+
+    def stat(self) -> Stat:
+        mtime = self.ns.registry.jobs_mtime_ns
+        return self.ns.make_stat(self, mode=0o644, size=0, version=0, mtime_ns=mtime)
+
+    def parent(self) -> Node:
+        return self.ns.root
+
+    async def open(self, mode: OpenMode) -> Handle:
+        def shown(entry: object) -> bytes:
+            assert isinstance(entry, JobEntry)
+            return (entry.job.name + "\n").encode()
+
+        return _MessageHandle(mode, self.name, b"", None, self.ns.registry.clone, shown)
+
+    async def truncate(self, size: int) -> None:
+        if size != 0:
+            raise InvalidArgument(f"{self.name}: only truncation to 0 is accepted")
+
+
+class JobsDir(_Base):
+    def __init__(self, ns: Namespace) -> None:
+        super().__init__(ns, JOBS_ID, "jobs", Kind.DIR)
+
+    def stat(self) -> Stat:
+        registry = self.ns.registry
+        return self.ns.make_stat(
+            self, mode=0o755, size=0, version=registry.jobs_version,
+            mtime_ns=registry.jobs_mtime_ns,
+        )
+
+    def parent(self) -> Node:
+        return self.ns.root
+
+    def lookup(self, name: str) -> Node:
+        return self.ns.job_dir(self.ns.registry.get(name))
+
+    def children(self) -> list[Node]:
+        return [self.ns.job_dir(entry) for entry in self.ns.registry]
+
+    async def open(self, mode: OpenMode) -> Handle:
+        return self._open_dir(mode)
+
+
+# -- job nodes ----------------------------------------------------------------------------------
+
+
+class JobDir(_Base):
+    def __init__(self, ns: Namespace, entry: JobEntry) -> None:
+        super().__init__(ns, job_dir_id(entry.job.id), entry.job.name, Kind.DIR)
+        self.entry = entry
+
+    def _alive(self) -> None:
+        if self.entry.job.deleted:
+            raise NotFound(f"job not found: {self.name}")
+
+    def stat(self) -> Stat:
+        e = self.entry
+        return self.ns.make_stat(
+            self, mode=0o755, size=0, version=0, mtime_ns=e.created_ns, ctime_ns=e.changed_ns
+        )
+
+    def parent(self) -> Node:
+        return self.ns.jobs
+
+    def lookup(self, name: str) -> Node:
+        self._alive()
+        if name not in JOB_FILES:
+            raise NotFound(f"{self.name}/{name}: not found")
+        return self.ns.job_file(self.entry, name)
+
+    def children(self) -> list[Node]:
+        self._alive()
+        return [self.ns.job_file(self.entry, name) for name in JOB_FILES]
+
+    async def open(self, mode: OpenMode) -> Handle:
+        self._alive()
+        return self._open_dir(mode)
+
+    async def remove(self) -> None:
+        await self.ns.registry.delete(self.entry)
+
+
+class JobFile(_Base):
+    """One of ``ctl cmd schedule log status`` of a job."""
+
+    mode = 0o644
+
+    file_name = ""
+
+    def __init__(self, ns: Namespace, entry: JobEntry, node_id: int) -> None:
+        super().__init__(ns, node_id, type(self).file_name, Kind.FILE)
+        self.entry = entry
+
+    def _alive(self) -> None:
+        if self.entry.job.deleted:
+            raise NotFound(f"job not found: {self.entry.job.name}")
+
+    def text(self) -> str:
+        """The content a read at offset 0 returns now (not used by ``log``)."""
+        raise NotImplementedError
+
+    def version(self) -> int:
+        raise NotImplementedError
+
+    def mtime_ns(self) -> int:
+        return self.entry.changed_ns
+
+    def size(self) -> int:
+        return len(self.text().encode())
+
+    def stat(self) -> Stat:
+        return self.ns.make_stat(
+            self, mode=self.mode, size=self.size(), version=self.version(),
+            mtime_ns=self.mtime_ns(),
+        )
+
+    def parent(self) -> Node:
+        return self.ns.job_dir(self.entry)
+
+    async def open(self, mode: OpenMode) -> Handle:
+        self._alive()
+        if (mode.write or mode.truncate) and self.name not in _WRITABLE:
+            raise AccessDenied(f"{self.name}: read-only")
+        snapshot = self.text().encode() if mode.read else b""
+        return self._handle(mode, snapshot)
+
+    def _handle(self, mode: OpenMode, snapshot: bytes) -> Handle:
+        return _Handle(mode, self.name, snapshot, self.entry)
+
+    async def truncate(self, size: int) -> None:
+        self._alive()
+        if self.name not in _WRITABLE:
+            raise AccessDenied(f"{self.name}: read-only")
+        if size != 0:
+            raise InvalidArgument(f"{self.name}: only truncation to 0 is accepted")
+        # Nothing to do: the write that follows replaces the value.
+
+    async def remove(self) -> None:
+        # Part of `rm -r jobs/NAME`: the job goes when its directory is removed.
+        self._alive()
+
+
+class CtlFile(JobFile):
+    file_name = "ctl"
+
+    def text(self) -> str:
+        return "started\n" if self.entry.job.started else "stopped\n"
+
+    def version(self) -> int:
+        return self.entry.v_ctl
+
+    def _handle(self, mode: OpenMode, snapshot: bytes) -> Handle:
+        return _MessageHandle(
+            mode, self.name, snapshot, self.entry,
+            lambda data: self.ns.registry.ctl(self.entry, data),
+        )
+
+
+class CmdFile(JobFile):
+    file_name = "cmd"
+
+    def text(self) -> str:
+        return self.entry.job.command + "\n"
+
+    def version(self) -> int:
+        return self.entry.v_cmd
+
+    def _handle(self, mode: OpenMode, snapshot: bytes) -> Handle:
+        return _ValueHandle(
+            mode, self.name, snapshot, self.entry,
+            lambda text: self.ns.registry.set_command(self.entry, text),
+        )
+
+
+class ScheduleFile(JobFile):
+    file_name = "schedule"
+
+    def text(self) -> str:
+        job = self.entry.job
+        text = job.schedule.expression + "\n"
+        if job.started and job.runtime.next_run is not None:
+            text += f"next: {self.ns.timestamp(job.runtime.next_run)}\n"
+        return text
+
+    def version(self) -> int:
+        return self.entry.v_schedule
+
+    def _handle(self, mode: OpenMode, snapshot: bytes) -> Handle:
+        return _ValueHandle(
+            mode, self.name, snapshot, self.entry,
+            lambda text: self.ns.registry.set_schedule(self.entry, text),
+        )
+
+
+class LogFile(JobFile):
+    file_name = "log"
+    mode = 0o444
+
+    def size(self) -> int:
+        return self.ns.registry.log_size(self.entry)
+
+    def version(self) -> int:
+        return self.entry.v_log
+
+    def mtime_ns(self) -> int:
+        ns = self.entry.log_mtime_ns
+        return self.entry.created_ns if ns is None else ns
+
+    async def content(self) -> bytes:
+        """The whole retained log now.
+
+        Raises:
+            NotFound: the job was deleted.
+        """
+        return await self.ns.registry.read_log(self.entry)
+
+    async def open(self, mode: OpenMode) -> Handle:
+        self._alive()
+        if mode.write or mode.truncate:
+            raise AccessDenied(f"{self.name}: read-only")
+        return _LogHandle(mode, self)
+
+
+class StatusFile(JobFile):
+    file_name = "status"
+    mode = 0o444
+
+    def text(self) -> str:
+        job = self.entry.job
+        rt = job.runtime
+        ts = self.ns.timestamp
+        lateness = "-" if rt.last_lateness is None else f"{rt.last_lateness:.6f}"
+        lines = [
+            ("state", "started" if job.started else "stopped"),
+            ("schedule", job.schedule.expression),
+            ("next", ts(rt.next_run) if job.started else "-"),
+            ("last_start", ts(rt.last_start)),
+            ("last_end", ts(rt.last_end)),
+            ("last_result", rt.last_result or "-"),
+            ("last_lateness", lateness),
+            ("runs", str(rt.run_count)),
+            ("skipped", str(rt.skipped)),
+            ("missed", str(rt.missed)),
+            ("running", "-" if rt.running_pid is None else str(rt.running_pid)),
+        ]
+        return "".join(f"{key}: {value}\n" for key, value in lines)
+
+    def version(self) -> int:
+        return self.entry.v_status
+
+    def mtime_ns(self) -> int:
+        return self.entry.status_ns
+
+
+_FILE_CLASSES: dict[str, type[JobFile]] = {
+    cls.file_name: cls for cls in (CtlFile, CmdFile, ScheduleFile, LogFile, StatusFile)
+}

@@ -25,7 +25,6 @@ Measured facts (croniter 7.0.0), and who handles what:
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import threading
 
@@ -42,59 +41,91 @@ def _join(values: tuple[int, ...] | list[int], full: int) -> str:
     return "*" if len(values) == full else ",".join(str(v) for v in values)
 
 
-def _day_fields(spec: CronSpec) -> tuple[str, str]:
-    """croniter's dom and dow fields: exact, or a superset that ``day_matches`` filters."""
-    dom: list[str] = []
-    dow: list[str] = []
+def _dom_field(spec: CronSpec) -> tuple[str, bool]:
+    """(croniter day-of-month field, whether it is a superset that needs filtering)."""
+    days = set(spec.dom_days)
+    for n in spec.dom_nearest_weekday:  # the nearest weekday of day n lies within n-2..n+2
+        days |= set(range(max(1, n - 2), min(31, n + 2) + 1))
+    if spec.dom_last_weekday:
+        days |= set(range(26, 32))
+    superset = spec.uses_weekday_rules
+    if days >= _ALL_DAYS:
+        return "*", superset
+    parts = [str(d) for d in sorted(days)] + (["L"] if spec.dom_last else [])
+    return ",".join(parts), superset
+
+
+def _dow_field(spec: CronSpec) -> str:
+    if spec.dow_days >= _ALL_WEEKDAYS:
+        return "*"
+    parts = [str(d) for d in sorted(spec.dow_days)]
+    parts += [f"L{d}" for d in sorted(spec.dow_last)]
+    parts += [f"{d}#{k}" for d, k in sorted(spec.dow_nth)]
+    return ",".join(parts)
+
+
+def _branches(spec: CronSpec) -> list[tuple[str, str, bool]]:
+    """(dom, dow, needs filtering) per croniter search; a union of both day fields is two searches."""
+    if not spec.dom_restricted and not spec.dow_restricted:
+        return [("*", "*", False)]
+    out = []
     if spec.dom_restricted:
-        days = set(spec.dom_days)
-        for n in spec.dom_nearest_weekday:  # the nearest weekday is within n-2..n+2
-            days |= set(range(max(1, n - 2), min(31, n + 2) + 1))
-        if spec.dom_last_weekday:
-            days |= set(range(26, 32))
-        if days >= _ALL_DAYS:
-            return "*", "*"
-        dom = [str(d) for d in sorted(days)]
-        if spec.dom_last:
-            dom.append("L")
+        dom, superset = _dom_field(spec)
+        out.append((dom, "*", superset))
     if spec.dow_restricted:
-        if spec.dow_days >= _ALL_WEEKDAYS:
-            return "*", "*"
-        dow = [str(d) for d in sorted(spec.dow_days)]
-        dow += [f"L{d}" for d in sorted(spec.dow_last)]
-        dow += [f"{d}#{k}" for d, k in sorted(spec.dow_nth)]
-    return ",".join(dom) or "*", ",".join(dow) or "*"
+        out.append(("*", _dow_field(spec), False))
+    return out
 
 
-def croniter_expression(spec: CronSpec) -> str:
-    """The six-field (seconds first) croniter expression for everything but the year."""
-    dom, dow = _day_fields(spec)
-    return " ".join(
-        [
-            _join(spec.seconds, 60),
-            _join(spec.minutes, 60),
-            _join(spec.hours, 24),
-            dom,
-            _join(spec.months, 12),
-            dow,
-        ]
-    )
+def croniter_expressions(spec: CronSpec) -> list[str]:
+    """The six-field (seconds first) croniter expressions for everything but the year."""
+    times = [_join(spec.seconds, 60), _join(spec.minutes, 60), _join(spec.hours, 24)]
+    months = _join(spec.months, 12)
+    return [" ".join([*times, dom, months, dow]) for dom, dow, _ in _branches(spec)]
 
 
-class WallClockSearch:
-    """Finds wall-clock matches of one spec. Safe to share: each step runs under a lock."""
+class _Branch:
+    """One croniter search; a superset search is filtered with the spec's day predicate."""
 
-    def __init__(self, spec: CronSpec) -> None:
-        self._spec = spec
-        self._years = frozenset(spec.years)
-        self._lock = threading.Lock()
+    def __init__(self, expression: str, spec: CronSpec | None) -> None:
+        self.expression = expression
+        self._filter = spec
         self._iter = croniter(
-            croniter_expression(spec),
+            expression,
             dt.datetime(2000, 1, 1),
             ret_type=dt.datetime,
             second_at_beginning=True,
             max_years_between_matches=MAX_YEAR - 1970,
         )
+
+    def next_after(self, after: dt.datetime) -> dt.datetime | None:
+        """Caller holds the lock. None when nothing matches up to the end of 2099."""
+        while True:
+            self._iter.set_current(after, force=True)
+            try:
+                found: dt.datetime = self._iter.get_next(dt.datetime)
+            except CroniterBadDateError:
+                return None
+            if found.year > MAX_YEAR:
+                return None
+            if self._filter is None or self._filter.day_matches(found.year, found.month, found.day):
+                return found
+            after = _end_of_day(found)
+
+
+class WallClockSearch:
+    """Finds wall-clock matches of one spec. Safe to share: each search runs under a lock."""
+
+    def __init__(self, spec: CronSpec) -> None:
+        self._spec = spec
+        self._years = frozenset(spec.years)
+        self._lock = threading.Lock()
+        self._branches = [
+            _Branch(expression, spec if superset else None)
+            for expression, (_, _, superset) in zip(
+                croniter_expressions(spec), _branches(spec), strict=True
+            )
+        ]
 
     def next_after(self, after: dt.datetime) -> dt.datetime | None:
         """The first naive wall-clock time strictly after ``after`` (whole seconds) that matches.
@@ -110,15 +141,20 @@ class WallClockSearch:
                 if jump is None:
                     return None
                 after = jump
-            candidate = self._croniter_next(after)
-            if candidate is None or candidate.year > MAX_YEAR:
+            candidate = self._earliest(after)
+            if candidate is None:
                 return None
             if candidate.year not in self._years:
                 after = candidate
                 continue
             if self._spec.day_matches(candidate.year, candidate.month, candidate.day):
                 return candidate
-            after = _end_of_day(candidate)
+            after = _end_of_day(candidate)  # a croniter false positive: never fire on it
+
+    def _earliest(self, after: dt.datetime) -> dt.datetime | None:
+        with self._lock:
+            found = [f for b in self._branches if (f := b.next_after(after)) is not None]
+        return min(found, default=None)
 
     def _next_allowed_year(self, year: int) -> dt.datetime | None:
         later = [y for y in self._years if y > year]
@@ -126,19 +162,6 @@ class WallClockSearch:
             return None
         return dt.datetime(min(later), 1, 1) - _ONE_SECOND
 
-    def _croniter_next(self, after: dt.datetime) -> dt.datetime | None:
-        with self._lock:
-            self._iter.set_current(after, force=True)
-            try:
-                result: dt.datetime = self._iter.get_next(dt.datetime)
-            except CroniterBadDateError:
-                return None
-        return result
-
 
 def _end_of_day(moment: dt.datetime) -> dt.datetime:
     return dt.datetime(moment.year, moment.month, moment.day, 23, 59, 59)
-
-
-def days_in_month(year: int, month: int) -> int:
-    return calendar.monthrange(year, month)[1]

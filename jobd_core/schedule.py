@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from . import _cron_tz
-from ._cron_croniter import WallClockSearch, croniter_expression
+from ._cron_croniter import WallClockSearch
 from ._cron_parse import MAX_EXPRESSION_LENGTH, CronSpec, ScheduleError, _FieldError, parse_spec
 
 __all__ = ["Schedule", "ScheduleError", "parse"]
@@ -36,12 +36,29 @@ _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
 
 @dataclass(frozen=True)
 class Schedule:
-    """A parsed schedule. Build it with ``parse``; equal when the text and zone are equal."""
+    """A parsed schedule, equal when text and zone are equal; usually built by ``parse``.
+
+    Constructing it directly compiles ``expression`` (a ``TZ=`` prefix in it is skipped: ``tz``
+    rules) but does not check that it ever fires.
+
+    Raises:
+        ScheduleError: the expression is invalid.
+    """
 
     expression: str
     tz: dt.tzinfo
-    _spec: CronSpec = field(repr=False, compare=False)
-    _search: WallClockSearch = field(repr=False, compare=False)
+    _spec: CronSpec = field(init=False, repr=False, compare=False)
+    _search: WallClockSearch = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        text = self.expression
+        try:
+            spec = parse_spec(_split_zone(text, self.tz)[1])
+            _check_days_exist(spec)
+        except _FieldError as e:
+            raise ScheduleError(f"invalid schedule '{_shown(text)}': {e}") from None
+        object.__setattr__(self, "_spec", spec)
+        object.__setattr__(self, "_search", _compile(spec))
 
     def iter_after(self, start: dt.datetime) -> Iterator[dt.datetime]:
         """Fire times strictly after the second containing ``start``, ascending, in ``self.tz``.
@@ -82,12 +99,10 @@ def parse(
         raise ScheduleError(f"invalid schedule: expected text, got {type(expression).__name__}")
     text = expression.strip()
     try:
-        tz, body = _split_zone(text, default_tz)
-        spec = parse_spec(body)
-        _check_days_exist(spec)
+        tz = _split_zone(text, default_tz)[0]
     except _FieldError as e:
         raise ScheduleError(f"invalid schedule '{_shown(text)}': {e}") from None
-    schedule = Schedule(text, tz, spec, _compile(croniter_expression(spec), spec))
+    schedule = Schedule(text, tz)
     moment = now if now is not None else dt.datetime.now(dt.UTC)
     _require_aware(moment)
     if schedule.next_after(moment) is None:
@@ -98,7 +113,7 @@ def parse(
 
 
 @functools.lru_cache(maxsize=4096)
-def _compile(_key: str, spec: CronSpec) -> WallClockSearch:
+def _compile(spec: CronSpec) -> WallClockSearch:
     """Compiled searches are shared (each step is locked): 100k jobs, few distinct specs."""
     return WallClockSearch(spec)
 

@@ -333,7 +333,7 @@ def cmd_next(args: argparse.Namespace, out: TextIO) -> int:
         for _, when in zip(range(args.n), times, strict=False):
             out.write(when.isoformat() + "\n")
     except ValueError as exc:  # ScheduleError is a ValueError
-        raise UsageError(f"invalid schedule {args.expr!r}: {exc}") from exc
+        raise UsageError(str(exc)) from exc
     return 0
 
 
@@ -364,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("JOBD_ADDR") or DEFAULT_ADDR,
         help=f"jobd's address, HOST:PORT or unix:PATH (default $JOBD_ADDR or {DEFAULT_ADDR})",
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    sub = p.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
     sub.add_parser("ls", help="list jobs with state and next run")
     add = sub.add_parser("add", help="create a job (stopped)")
     add.add_argument("name")
@@ -399,7 +399,7 @@ _COMMANDS = {"ls": cmd_ls, "add": cmd_add, "cat": cmd_cat, "log": cmd_log, "stat
 
 def _check_args(args: argparse.Namespace) -> None:
     """Reject what the server would misread rather than refuse."""
-    if args.command == "add":
+    if args.subcommand == "add":
         for what in ("name", "schedule"):
             if ":" in getattr(args, what):
                 raise UsageError(f"a job {what} cannot contain ':' (clone splits on it)")
@@ -416,14 +416,14 @@ def run(argv: Sequence[str], out: TextIO) -> int:
         CommandError: the server or the connection failed (exit 1).
     """
     args = build_parser().parse_args(argv)
-    if args.command == "next":
+    if args.subcommand == "next":
         return cmd_next(args, out)
     _check_args(args)
     conn = Connection.open(parse_addr(args.addr))
     try:
-        handler = _COMMANDS.get(args.command, cmd_ctl)
+        handler = _COMMANDS.get(args.subcommand, cmd_ctl)
         if handler is cmd_ctl:
-            args.verb = args.command
+            args.verb = args.subcommand
         return handler(conn, args, out)
     except py9p.RemoteError as exc:
         raise CommandError(str(exc)) from exc

@@ -26,11 +26,14 @@ Measured facts (croniter 7.0.0), and who handles what:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 
-from croniter import CroniterBadDateError, croniter
+from croniter import CroniterBadDateError, CroniterError, croniter
 
 from ._cron_parse import MAX_YEAR, CronSpec
+
+logger = logging.getLogger(__name__)
 
 _ONE_SECOND = dt.timedelta(seconds=1)
 _ALL_DAYS = frozenset(range(1, 32))
@@ -55,17 +58,18 @@ def _dom_field(spec: CronSpec) -> tuple[str, bool]:
     return ",".join(parts), superset
 
 
-def _dow_field(spec: CronSpec) -> str:
+def _dow_fields(spec: CronSpec) -> list[str]:
+    """croniter day-of-week fields; it refuses literal weekdays mixed with ``Ln``/``n#k``."""
     if spec.dow_days >= _ALL_WEEKDAYS:
-        return "*"
-    parts = [str(d) for d in sorted(spec.dow_days)]
-    parts += [f"L{d}" for d in sorted(spec.dow_last)]
-    parts += [f"{d}#{k}" for d, k in sorted(spec.dow_nth)]
-    return ",".join(parts)
+        return ["*"]
+    out = [",".join(str(d) for d in sorted(spec.dow_days))] if spec.dow_days else []
+    special = [f"L{d}" for d in sorted(spec.dow_last)]
+    special += [f"{d}#{k}" for d, k in sorted(spec.dow_nth)]
+    return [*out, ",".join(special)] if special else out
 
 
 def _branches(spec: CronSpec) -> list[tuple[str, str, bool]]:
-    """(dom, dow, needs filtering) per croniter search; a union of both day fields is two searches."""
+    """(dom, dow, needs filtering) per croniter search; their union is the spec's days."""
     if not spec.dom_restricted and not spec.dow_restricted:
         return [("*", "*", False)]
     out = []
@@ -73,7 +77,7 @@ def _branches(spec: CronSpec) -> list[tuple[str, str, bool]]:
         dom, superset = _dom_field(spec)
         out.append((dom, "*", superset))
     if spec.dow_restricted:
-        out.append(("*", _dow_field(spec), False))
+        out += [("*", dow, False) for dow in _dow_fields(spec)]
     return out
 
 
@@ -84,19 +88,27 @@ def croniter_expressions(spec: CronSpec) -> list[str]:
     return [" ".join([*times, dom, months, dow]) for dom, dow, _ in _branches(spec)]
 
 
+class EngineRefused(Exception):
+    """croniter refused an expression this module wrote (a translation gap, not a user error)."""
+
+
 class _Branch:
     """One croniter search; a superset search is filtered with the spec's day predicate."""
 
     def __init__(self, expression: str, spec: CronSpec | None) -> None:
         self.expression = expression
         self._filter = spec
-        self._iter = croniter(
-            expression,
-            dt.datetime(2000, 1, 1),
-            ret_type=dt.datetime,
-            second_at_beginning=True,
-            max_years_between_matches=MAX_YEAR - 1970,
-        )
+        try:
+            self._iter = croniter(
+                expression,
+                dt.datetime(2000, 1, 1),
+                ret_type=dt.datetime,
+                second_at_beginning=True,
+                max_years_between_matches=MAX_YEAR - 1970,
+            )
+        except CroniterError as e:
+            logger.warning("croniter refused %r: %s", expression, e, extra={"cron": expression})
+            raise EngineRefused(str(e)) from e
 
     def next_after(self, after: dt.datetime) -> dt.datetime | None:
         """Caller holds the lock. None when nothing matches up to the end of 2099."""
@@ -104,7 +116,10 @@ class _Branch:
             self._iter.set_current(after, force=True)
             try:
                 found: dt.datetime = self._iter.get_next(dt.datetime)
-            except CroniterBadDateError:
+            except CroniterBadDateError:  # nothing within its search horizon
+                return None
+            except CroniterError:
+                logger.exception("croniter failed on %r after %s", self.expression, after)
                 return None
             if found.year > MAX_YEAR:
                 return None

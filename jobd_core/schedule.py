@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from . import _cron_tz
-from ._cron_croniter import WallClockSearch
+from ._cron_croniter import EngineRefused, WallClockSearch
 from ._cron_parse import MAX_EXPRESSION_LENGTH, CronSpec, ScheduleError, _FieldError, parse_spec
 
 __all__ = ["Schedule", "ScheduleError", "parse"]
@@ -57,8 +57,14 @@ class Schedule:
             _check_days_exist(spec)
         except _FieldError as e:
             raise ScheduleError(f"invalid schedule '{_shown(text)}': {e}") from None
+        try:
+            search = _compile(spec)
+        except EngineRefused:
+            raise ScheduleError(
+                f"invalid schedule '{_shown(text)}': this combination is not supported"
+            ) from None
         object.__setattr__(self, "_spec", spec)
-        object.__setattr__(self, "_search", _compile(spec))
+        object.__setattr__(self, "_search", search)
 
     def iter_after(self, start: dt.datetime) -> Iterator[dt.datetime]:
         """Fire times strictly after the second containing ``start``, ascending, in ``self.tz``.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import datetime, tzinfo
@@ -149,6 +150,11 @@ class Registry:
         self._by_name: dict[str, JobEntry] = {}
         self._reserved: set[str] = set()
         self._locks: dict[int, trio.Lock] = {}
+        # Parsed schedules by expression (the zone default is fixed per registry): 100k jobs
+        # usually share a few expressions, and a Schedule is immutable.
+        self._schedules: weakref.WeakValueDictionary[str, schedules.Schedule] = (
+            weakref.WeakValueDictionary()
+        )
         self.scheduler: SchedulerPort | None = None
         self.sink = StoreLogSink(
             store, self.entries, limit=log_limit, now_ns=lambda: datetime_ns(self.now())
@@ -192,10 +198,18 @@ class Registry:
         return format_entry(self.local(at), text)
 
     def parse_schedule(self, expression: str, now: datetime | None = None) -> schedules.Schedule:
-        """Raises:
-        InvalidArgument: the expression is invalid (``ScheduleError``'s message).
+        """Parse (and validate) an expression; equal results are shared between jobs.
+
+        Raises:
+            InvalidArgument: the expression is invalid (``ScheduleError``'s message).
         """
-        return schedules.parse(expression, default_tz=self.default_tz, now=now)
+        parsed = schedules.parse(expression, default_tz=self.default_tz, now=now)
+        return self._schedules.setdefault(parsed.expression, parsed)
+
+    def _stored_schedule(self, expression: str, created: datetime) -> schedules.Schedule:
+        """A stored (already validated) expression: shared if seen, else parsed as of creation."""
+        known = self._schedules.get(expression)
+        return known if known is not None else self.parse_schedule(expression, now=created)
 
     # -- load -----------------------------------------------------------------------------------
 
@@ -209,7 +223,7 @@ class Registry:
             created = ns_datetime(record.created_ns)
             try:
                 # Judged at creation time, so a job whose schedule has run out still loads.
-                sched = self.parse_schedule(record.schedule, now=created)
+                sched = self._stored_schedule(record.schedule, created)
             except InvalidArgument as exc:
                 log.warning("job %s: stored schedule no longer parses (%s); skipped",
                             record.name, exc, extra={"job": record.name})

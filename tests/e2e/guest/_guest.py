@@ -88,7 +88,8 @@ class GuestKernel:
         """Boot a fresh guest, run ``script`` in it as root under busybox sh, and power it off.
 
         With ``port``, the guest reaches ``host:port`` at ``$SERVER:$PORT`` (``10.0.2.100:guest_port``);
-        nothing else is reachable. The server must already listen (qemu connects when it starts).
+        nothing else is reachable. Each guest connection opens its own host connection when the guest
+        connects (a mount), and closes it when the guest closes it (an unmount) or the guest dies.
         ``extra_files`` maps guest paths to contents (written with mode 0755); ``env`` adds variables.
 
         Raises:

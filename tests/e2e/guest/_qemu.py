@@ -1,13 +1,15 @@
 """The qemu command line for one throwaway guest, and the guest's fixed network addresses.
 
 Rules it keeps: user-mode networking with ``restrict=on`` so the guest reaches nothing but the one
-``guestfwd`` (guest ``SERVER_ADDR:guest_port`` -> host ``host:host_port``); no default devices, no display,
+``guestfwd`` (guest ``SERVER_ADDR:guest_port`` -> host ``host:host_port``, through a relay process per
+connection); no default devices, no display,
 no monitor, no stdin; four serial ports to files (console, stdout, stderr, control — see ``init.sh``).
 """
 
 from __future__ import annotations
 
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,11 +18,13 @@ GATEWAY_ADDR = "10.0.2.2"
 SERVER_ADDR = "10.0.2.100"
 DEFAULT_GUEST_PORT = 5640
 SERIAL_FILES = ("console", "stdout", "stderr", "control")
+RELAY_LOG = "relay.log"
+_RELAY = Path(__file__).with_name("_relay.py")
 KERNEL_CMDLINE = "console=ttyS0 quiet panic=-1 rdinit=/init"
 
 
 class QemuError(Exception):
-    """qemu is not installed."""
+    """qemu is not installed, or a path cannot be put on its command line."""
 
 
 def qemu_binary() -> str:
@@ -54,21 +58,25 @@ class Machine:
     forward: Forward | None = None
 
 
-def _netdev(forward: Forward | None) -> str:
+def _netdev(forward: Forward | None, outdir: Path) -> str:
     netdev = "user,id=net0,restrict=on,ipv6=off"
-    if forward is not None:
-        netdev += (
-            f",guestfwd=tcp:{SERVER_ADDR}:{forward.guest_port}"
-            f"-tcp:{forward.host}:{forward.host_port}"
-        )
-    return netdev
+    if forward is None:
+        return netdev
+    # One relay process per guest connection (see _relay.py); qemu splits the command at spaces and
+    # its option parser at commas, so neither may appear in the words.
+    words = [sys.executable, "-I", "-S", str(_RELAY), forward.host, str(forward.host_port)]
+    words.append(str(outdir / RELAY_LOG))
+    bad = [w for w in words if " " in w or "," in w]
+    if bad:
+        raise QemuError(f"cannot pass {bad} to qemu's guestfwd (space or comma in it)")
+    return netdev + f",guestfwd=tcp:{SERVER_ADDR}:{forward.guest_port}-cmd:{' '.join(words)}"
 
 
 def qemu_argv(machine: Machine, initrd: Path, outdir: Path) -> list[str]:
     """The full argv that boots ``machine`` from ``initrd``; serial output lands in ``outdir/<SERIAL_FILES>``.
 
     Raises:
-        QemuError: qemu is not installed.
+        QemuError: qemu is not installed, or a path holds a space or comma.
     """
     cpu = ["-cpu", "host"] if machine.accel == "kvm" else []
     argv = [
@@ -85,7 +93,7 @@ def qemu_argv(machine: Machine, initrd: Path, outdir: Path) -> list[str]:
         "-kernel", str(machine.vmlinuz),
         "-initrd", str(initrd),
         "-append", KERNEL_CMDLINE,
-        "-netdev", _netdev(machine.forward),
+        "-netdev", _netdev(machine.forward, outdir),
         "-device", "virtio-net-pci,netdev=net0",
     ]  # fmt: skip
     for name in SERIAL_FILES:

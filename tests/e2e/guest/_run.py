@@ -35,7 +35,9 @@ class GuestResult:
     """What one guest run reported.
 
     ``duration_s`` is host wall time from starting qemu to its exit; ``boot_s`` is guest uptime when the
-    script started and ``script_s`` the script's own guest time (TCG guest time runs slower than wall).
+    script started and ``script_s`` the script's own guest time. ``console`` is the kernel console
+    (warnings and worse; ``dmesg`` has everything), ``relay_log`` the host side's connection failures
+    (e.g. "Connection refused" when no server listens on ``port``).
     """
 
     exit_code: int
@@ -46,13 +48,14 @@ class GuestResult:
     boot_s: float
     script_s: float
     console: str
+    relay_log: str
 
 
 class GuestError(Exception):
     """The guest did not produce a result: it failed to boot, its setup failed, or it timed out.
 
     Attributes hold what was captured so far (``stdout``/``stderr`` of the script, the kernel
-    ``console``, ``qemu_stderr``), and ``str()`` of the error includes their tails.
+    ``console``, ``qemu_stderr``, ``relay_log``), and ``str()`` of the error includes their tails.
     """
 
     def __init__(self, reason: str, captured: Mapping[str, str]) -> None:
@@ -61,8 +64,9 @@ class GuestError(Exception):
         self.stderr = captured.get("stderr", "")
         self.console = captured.get("console", "")
         self.qemu_stderr = captured.get("qemu_stderr", "")
+        self.relay_log = captured.get(_qemu.RELAY_LOG, "")
         parts = [reason]
-        for name in ("qemu_stderr", "console", "stdout", "stderr"):
+        for name in ("qemu_stderr", _qemu.RELAY_LOG, "console", "stdout", "stderr"):
             text = captured.get(name, "").strip()
             if text:
                 parts.append(f"--- {name} (tail) ---\n{text[-_TAIL:]}")
@@ -114,7 +118,7 @@ async def _run_qemu(argv: list[str], outdir: Path, timeout: float) -> _Outcome:
             returncode = proc.returncode
     duration = time.monotonic() - started
     files = {}
-    for name in (*_qemu.SERIAL_FILES, "qemu_stderr"):
+    for name in (*_qemu.SERIAL_FILES, "qemu_stderr", _qemu.RELAY_LOG):
         path = outdir / name
         files[name] = path.read_bytes() if path.exists() else b""
     return _Outcome(returncode, duration, files)
@@ -156,6 +160,7 @@ def _interpret(outcome: _Outcome, timeout: float) -> GuestResult:
         boot_s=boot_s,
         script_s=float(finished.group(2)) - boot_s,
         console=captured["console"],
+        relay_log=captured[_qemu.RELAY_LOG],
     )
 
 

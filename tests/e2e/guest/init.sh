@@ -3,7 +3,7 @@
 #   ttyS0 kernel console   ttyS1 the script's stdout   ttyS2 its stderr   ttyS3 control:
 #   "jobd-guest: started UPTIME", then "jobd-guest: exit CODE UPTIME", then the kernel log (dmesg).
 # Anything else on ttyS3 before "exit" is a setup complaint (a module or the network failed).
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root TERM=dumb
+export PATH=/usr/local/bin:/bin:/sbin:/usr/bin:/usr/sbin HOME=/root TERM=dumb
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev

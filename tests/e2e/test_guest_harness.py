@@ -1,7 +1,7 @@
 """The guest harness against a real 9P server that exists today: diod (9P2000.L) on host loopback.
 
-Each test boots its own throwaway guest (about 5 s wall under TCG); the kernel and base initramfs are
-prepared once per session.
+Each test boots its own throwaway guest (about 5 s wall under TCG); the kernel and base initramfs
+are prepared once per session.
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None
 def diod(tmp_path: Path) -> Iterator[Diod]:
     """diod exporting a fresh directory on a free loopback port, without authentication.
 
-    The export lives directly in /tmp: the kernel's mount attach is user "nobody", which must be able to
-    traverse every parent directory (pytest's tmp_path parents are 0700).
+    The export lives directly in /tmp: the kernel's mount attach is user "nobody", which must be
+    able to traverse every parent directory (pytest's tmp_path parents are 0700).
     """
     export = Path(tempfile.mkdtemp(prefix="jobd-diod-export-"))
     export.chmod(0o777)

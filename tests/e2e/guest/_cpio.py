@@ -1,8 +1,9 @@
 """A writer for the ``newc`` cpio format, the one the Linux kernel unpacks as an initramfs.
 
-Rules it keeps: every parent directory is emitted before its children (the kernel's unpacker does not
-create missing parents); archives may be concatenated, and a later archive's file replaces an earlier one
-of the same path — so one cached base image plus a small per-run archive make a guest's initramfs.
+Rules it keeps: every parent directory is emitted before its children (the kernel's unpacker does
+not create missing parents); archives may be concatenated, and a later archive's file replaces an
+earlier one of the same path — so one cached base image plus a small per-run archive make a guest's
+initramfs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ _TRAILER = "TRAILER!!!"
 
 @dataclass(frozen=True)
 class Entry:
-    """One archive member: a file, directory, device node or symlink (``data`` is then its target)."""
+    """One archive member: a file, directory, device node or symlink (``data``: its target)."""
 
     path: str
     mode: int

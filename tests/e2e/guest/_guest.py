@@ -1,7 +1,8 @@
-"""``GuestKernel``: the prepared kernel + base initramfs + accelerator, and ``run`` to boot a guest on it.
+"""``GuestKernel``: the prepared kernel, base initramfs and accelerator; ``run`` boots a guest.
 
-Prepared once per test session (fetching the kernel if the cache is empty); each ``run`` boots a fresh
-guest, so runs are independent and any number may run at once (each is one single-CPU qemu process).
+Prepared once per test session (fetching the kernel if the cache is empty); each ``run`` boots a
+fresh guest, so runs are independent and any number may run at once (each is one single-CPU qemu
+process).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ _KVM_PROBE_TIMEOUT = 20.0
 
 
 class GuestSetupError(Exception):
-    """The guest cannot be prepared: no kernel, no busybox, no qemu, or a bad ``JOBD_GUEST_ACCEL``."""
+    """The guest cannot be prepared: no kernel, busybox or qemu, or a bad ``JOBD_GUEST_ACCEL``."""
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,10 @@ class GuestKernel:
     def prepare(cls, cache_dir: Path | None = None, accel: str | None = None) -> GuestKernel:
         """Fetch (if needed) the kernel, build (if needed) the base image and pick the accelerator.
 
-        ``accel`` (or ``$JOBD_GUEST_ACCEL``) forces ``kvm`` or ``tcg``; otherwise KVM is used only if
-        ``/dev/kvm`` is usable and a probe guest actually boots with it (a paravirtual KVM may refuse a
-        stock kernel), else TCG. Synchronous: call it outside a trio run (e.g. in a session fixture).
+        ``accel`` (or ``$JOBD_GUEST_ACCEL``) forces ``kvm`` or ``tcg``; otherwise KVM is used only
+        if ``/dev/kvm`` is usable and a probe guest actually boots with it (a paravirtual KVM may
+        refuse a stock kernel), else TCG. Synchronous: call it outside a trio run (e.g. in a session
+        fixture).
 
         Raises:
             GuestSetupError: the kernel cannot be fetched, busybox/modules/qemu are missing, or the
@@ -87,10 +89,12 @@ class GuestKernel:
     ) -> GuestResult:
         """Boot a fresh guest, run ``script`` in it as root under busybox sh, and power it off.
 
-        With ``port``, the guest reaches ``host:port`` at ``$SERVER:$PORT`` (``10.0.2.100:guest_port``);
-        nothing else is reachable. Each guest connection opens its own host connection when the guest
-        connects (a mount), and closes it when the guest closes it (an unmount) or the guest dies.
-        ``extra_files`` maps guest paths to contents (written with mode 0755); ``env`` adds variables.
+        With ``port``, the guest reaches ``host:port`` at ``$SERVER:$PORT``
+        (``10.0.2.100:guest_port``); nothing else is reachable. Each guest connection opens its own
+        host connection when the guest connects (a mount), and closes it when the guest closes it
+        (an unmount) or the guest dies.
+        ``extra_files`` maps guest paths to contents (written with mode 0755); ``env`` adds
+        variables.
 
         Raises:
             GuestTimeout: the run exceeded ``timeout`` seconds; qemu was killed.

@@ -1,8 +1,9 @@
-"""The guest's initramfs: a cached base image (busybox, modules, /init, users) plus a small per-run archive.
+"""The guest's initramfs: a cached base image (busybox, modules, /init, users) + a per-run archive.
 
-The base depends only on the kernel, the host's busybox and this package's files, so it is built once and
-kept in the cache dir under a content hash. Each run appends its own archive (the script, its environment
-and any extra files); the kernel unpacks concatenated archives in order, later files replacing earlier ones.
+The base depends only on the kernel, the host's busybox and this package's files, so it is built
+once and kept in the cache dir under a content hash. Each run appends its own archive (the script,
+its environment and any extra files); the kernel unpacks concatenated archives in order, later files
+replacing earlier ones.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ log = logging.getLogger(__name__)
 
 _HERE = Path(__file__).parent
 
-# Users of the guest. root runs the script; the others exist so a script can act as a second local user
-# (``as-user alice 'cat /mnt/x'``), which makes the kernel's 9P client attach again with that uid.
+# Users of the guest. root runs the script; the others exist so a script can act as a second local
+# user (``as-user alice 'cat /mnt/x'``), which makes the kernel's 9P client attach again with that
+# uid.
 PASSWD = (
     "root:x:0:0:root:/root:/bin/sh\n"
     "alice:x:1000:1000:alice:/tmp:/bin/sh\n"
@@ -43,7 +45,8 @@ def find_static_busybox() -> Path:
     """The host's busybox binary, checked to be statically linked (it runs alone in the guest).
 
     Raises:
-        InitramfsError: there is no busybox, or it is dynamically linked (install ``busybox-static``).
+        InitramfsError: there is no busybox, or it is dynamically linked (install
+        ``busybox-static``).
     """
     found = shutil.which("busybox") or "/bin/busybox"
     path = Path(found)
@@ -132,7 +135,9 @@ def build_base(kernel_dir: Path, modules_dir: Path, cache_dir: Path) -> Path:
 
 
 def run_archive(script: str, env: Mapping[str, str], extra_files: Mapping[str, bytes]) -> bytes:
-    """The per-run archive: ``/run/jobd/script.sh``, ``/run/jobd/env`` and ``extra_files`` (mode 0755).
+    """The per-run archive: ``/run/jobd/script.sh``, ``/run/jobd/env`` and ``extra_files``.
+
+    Extra files get mode 0755.
 
     Raises:
         ValueError: an extra file's path is empty or climbs out with ``..``.

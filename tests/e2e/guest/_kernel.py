@@ -1,7 +1,9 @@
-"""The guest kernel: Debian's stock ``linux-image-*-amd64``, fetched once into a cache dir (never /boot).
+"""The guest kernel: Debian's stock ``linux-image-*-amd64``, fetched once into a cache dir.
 
-``tools/fetch-guest-kernel.sh`` does the fetching (``apt-get download`` + ``dpkg-deb -x``); this module
-finds its result, runs it when the cache is empty, and fails with the script's reason when it cannot.
+Never into /boot.
+``tools/fetch-guest-kernel.sh`` does the fetching (``apt-get download`` + ``dpkg-deb -x``); this
+module finds its result, runs it when the cache is empty, and fails with the script's reason when it
+cannot.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ class KernelError(Exception):
 
 
 def default_cache_dir() -> Path:
-    """``$JOBD_GUEST_CACHE``, else ``${XDG_CACHE_HOME:-~/.cache}/jobd-guest`` (as the fetch script)."""
+    """``$JOBD_GUEST_CACHE``, else ``${XDG_CACHE_HOME:-~/.cache}/jobd-guest`` (as the script)."""
     explicit = os.environ.get("JOBD_GUEST_CACHE")
     if explicit:
         return Path(explicit)

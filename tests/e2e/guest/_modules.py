@@ -1,8 +1,9 @@
-"""Kernel modules for the guest: find them in an unpacked kernel package and order them by dependency.
+"""Kernel modules for the guest: found in an unpacked kernel package, ordered by dependency.
 
-There is no ``modinfo``/``depmod`` on a minimal host, and the Debian package ships no ``modules.dep``, so
-dependencies are read straight from each module's ``.modinfo`` section (``depends=a,b``). Modules may be
-stored as ``.ko``, ``.ko.xz`` or ``.ko.zst``; they are returned decompressed, ready for busybox ``insmod``.
+There is no ``modinfo``/``depmod`` on a minimal host, and the Debian package ships no
+``modules.dep``, so dependencies are read straight from each module's ``.modinfo`` section
+(``depends=a,b``). Modules may be stored as ``.ko``, ``.ko.xz`` or ``.ko.zst``; they are returned
+decompressed, ready for busybox ``insmod``.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import re
 import subprocess
 from pathlib import Path
 
-# What the guest needs: virtio PCI + virtio-net for user-mode networking, and the 9P file system with its
-# TCP transport (9pnet_fd is not pulled in by any dependency; the kernel would modprobe it on demand).
+# What the guest needs: virtio PCI + virtio-net for user-mode networking, and the 9P file system
+# with its TCP transport (9pnet_fd is not pulled in by any dependency; the kernel would modprobe it
+# on demand).
 ROOT_MODULES = ("virtio_pci", "virtio_net", "9pnet_fd", "9p")
 
 _DEPENDS = re.compile(rb"(?:^|\0)depends=([^\0]*)\0")
@@ -67,7 +69,8 @@ def resolve(modules_dir: Path, roots: tuple[str, ...] = ROOT_MODULES) -> list[tu
     """``roots`` and everything they depend on, dependencies first, as ``(name, elf bytes)`` pairs.
 
     Raises:
-        ModuleError: a needed module is not in ``modules_dir`` (or not readable), or the graph has a cycle.
+        ModuleError: a needed module is not in ``modules_dir`` (or not readable), or the graph has a
+        cycle.
     """
     index = index_modules(modules_dir)
     ordered: list[tuple[str, bytes]] = []

@@ -1,9 +1,9 @@
 """The qemu command line for one throwaway guest, and the guest's fixed network addresses.
 
 Rules it keeps: user-mode networking with ``restrict=on`` so the guest reaches nothing but the one
-``guestfwd`` (guest ``SERVER_ADDR:guest_port`` -> host ``host:host_port``, through a relay process per
-connection); no default devices, no display,
-no monitor, no stdin; four serial ports to files (console, stdout, stderr, control — see ``init.sh``).
+``guestfwd`` (guest ``SERVER_ADDR:guest_port`` -> host ``host:host_port``, through a relay process
+per connection); no default devices, no display, no monitor, no stdin; four serial ports to files
+(console, stdout, stderr, control — see ``init.sh``).
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ def _netdev(forward: Forward | None, outdir: Path) -> str:
 
 
 def qemu_argv(machine: Machine, initrd: Path, outdir: Path) -> list[str]:
-    """The full argv that boots ``machine`` from ``initrd``; serial output lands in ``outdir/<SERIAL_FILES>``.
+    """The full argv that boots ``machine`` from ``initrd``; serial output lands in
+    ``outdir/<SERIAL_FILES>``.
 
     Raises:
         QemuError: qemu is not installed, or a path holds a space or comma.

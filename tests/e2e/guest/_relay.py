@@ -1,9 +1,10 @@
-"""Per-connection relay that qemu's ``guestfwd=...-cmd:`` spawns: guest TCP <-> one host TCP connection.
+"""The relay qemu's ``guestfwd=...-cmd:`` spawns per guest TCP connection: one host connection each.
 
-qemu runs one relay per guest connection with the connection on stdin/stdout (and stderr, so this never
-writes there). Unlike a ``guestfwd`` to a ``tcp:`` chardev — one host connection opened when qemu starts
-and shared by every guest connection — this gives the server what a real client gives it: a connection
-per mount, opened at mount time and closed at unmount. The relay dies with qemu (PR_SET_PDEATHSIG).
+qemu runs one relay per guest connection with the connection on stdin/stdout (and stderr, so this
+never writes there). Unlike a ``guestfwd`` to a ``tcp:`` chardev — one host connection opened when
+qemu starts and shared by every guest connection — this gives the server what a real client gives
+it: a connection per mount, opened at mount time and closed at unmount. The relay dies with qemu
+(PR_SET_PDEATHSIG).
 
 Usage: ``python3 _relay.py HOST PORT LOGFILE``; failures are appended to LOGFILE.
 """

@@ -1,8 +1,8 @@
-"""One guest run: boot qemu, wait for it with a time box, kill it if needed, read what the guest reported.
+"""One guest run: boot qemu, wait for it in a time box, kill it if needed, read what it reported.
 
 Rules it keeps: qemu runs in its own session and is killed (the whole process group) on timeout, on
-cancellation and on any error; its temp dir is always removed; a run ends in a ``GuestResult`` or raises a
-``GuestError`` that carries the console and qemu's stderr, so a failing test says why.
+cancellation and on any error; its temp dir is always removed; a run ends in a ``GuestResult`` or
+raises a ``GuestError`` that carries the console and qemu's stderr, so a failing test says why.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ _TAIL = 3000
 class GuestResult:
     """What one guest run reported.
 
-    ``duration_s`` is host wall time from starting qemu to its exit; ``boot_s`` is guest uptime when the
-    script started and ``script_s`` the script's own guest time. ``console`` is the kernel console
-    (warnings and worse; ``dmesg`` has everything), ``relay_log`` the host side's connection failures
-    (e.g. "Connection refused" when no server listens on ``port``).
+    ``duration_s`` is host wall time from starting qemu to its exit; ``boot_s`` is guest uptime when
+    the script started and ``script_s`` the script's own guest time. ``console`` is the kernel
+    console (warnings and worse; ``dmesg`` has everything), ``relay_log`` the host side's connection
+    failures (e.g. "Connection refused" when no server listens on ``port``).
     """
 
     exit_code: int

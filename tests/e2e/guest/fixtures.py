@@ -1,8 +1,9 @@
 """pytest fixtures for the guest harness: a session-wide ``guest_kernel`` and a per-test ``guest``.
 
 Use them from ``tests/e2e/conftest.py`` with ``from guest.fixtures import guest, guest_kernel``
-(``pytest_plugins`` only works in the root conftest: ``pytest_plugins = ["guest.fixtures"]`` there needs
-``tests/e2e`` on ``sys.path``). Preparing the kernel fails — never skips — when the guest cannot be built.
+(``pytest_plugins`` only works in the root conftest: ``pytest_plugins = ["guest.fixtures"]`` there
+needs ``tests/e2e`` on ``sys.path``). Preparing the kernel fails — never skips — when the guest
+cannot be built.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ _TAIL = 2000
 class Guest:
     """A test's handle on the guest kernel: ``await guest.run(script, port=...)`` boots one guest.
 
-    Every run is logged (exit code, times, output tails), so a failing test's captured log shows them;
-    ``results`` keeps this test's results in order.
+    Every run is logged (exit code, times, output tails), so a failing test's captured log shows
+    them; ``results`` keeps this test's results in order.
     """
 
     kernel: GuestKernel

@@ -182,17 +182,21 @@ class _ValueHandle(_Handle):
 
     def __init__(
         self, mode: OpenMode, name: str, snapshot: bytes, entry: JobEntry,
-        apply: Callable[[str], Awaitable[None]],
+        apply: Callable[[str], Awaitable[None]], current: bytes,
     ) -> None:
         super().__init__(mode, name, snapshot, entry)
         self._apply = apply
-        self._buffer = b""
+        # The value as it stands, so a write at its end (O_APPEND, >>) extends it.
+        self._buffer = b"" if mode.truncate else current
 
     async def write(self, offset: int, data: bytes) -> int:
         self._check_write()
         if offset < 0 or offset > len(self._buffer):
             raise InvalidArgument(f"{self.name}: write at offset {offset} leaves a hole")
-        content = self._buffer[:offset] + data + self._buffer[offset + len(data) :]
+        if offset == 0:
+            content = data  # a write at 0 replaces (echo x > f, with or without O_TRUNC)
+        else:
+            content = self._buffer[:offset] + data + self._buffer[offset + len(data) :]
         text = strip_newline(decode(content, self.name))
         await self._apply(text)
         self._buffer = content
@@ -433,6 +437,7 @@ class CmdFile(JobFile):
         return _ValueHandle(
             mode, self.name, snapshot, self.entry,
             lambda text: self.ns.registry.set_command(self.entry, text),
+            (self.entry.job.command + "\n").encode(),
         )
 
 
@@ -453,6 +458,7 @@ class ScheduleFile(JobFile):
         return _ValueHandle(
             mode, self.name, snapshot, self.entry,
             lambda text: self.ns.registry.set_schedule(self.entry, text),
+            (self.entry.job.schedule.expression + "\n").encode(),
         )
 
 

@@ -228,6 +228,10 @@ async def test_cmd_writes_replace_accumulate_and_validate(core: Core) -> None:
     with pytest.raises(InvalidArgument, match="NUL"):
         await bad.write(0, b"a\0b")
     assert await read_all(cmd) == b"echo chunked\n"
+    appender = await cmd.open(W)
+    await appender.write(len(b"echo chunked\n"), b"echo more\n")  # >> appends a line
+    assert await read_all(cmd) == b"echo chunked\necho more\n"
+    await write(cmd, b"echo chunked")
     await cmd.truncate(0)  # accepted, changes nothing by itself
     assert await read_all(cmd) == b"echo chunked\n"
     with pytest.raises(InvalidArgument):

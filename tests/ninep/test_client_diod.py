@@ -8,61 +8,23 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trio
+from _diod import DIOD, Diod, free_port, populate
 
 from jobd_9p import wire
 from jobd_9p.client import Client, ConnectionClosed, RemoteError
-
-DIOD = shutil.which("diod") or "/usr/sbin/diod"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Diod:
-    def __init__(self, export: Path) -> None:
-        self.export = export
-        self.port = _free_port()
-        self.addr = f"127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [DIOD, "-f", "-n", "-N", "-l", self.addr, "-e", str(export), "-L", "stderr"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("diod did not start") from None
-                time.sleep(0.02)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
 
 
 @pytest.fixture
 def diod(tmp_path: Path) -> Iterator[Diod]:
     export = tmp_path / "export"
     export.mkdir()
-    (export / "a.txt").write_bytes(b"hello\n")
-    (export / "big").write_bytes(bytes(range(256)) * 1000)
-    (export / "sub").mkdir()
+    populate(export)
     server = Diod(export)
     yield server
     server.kill()
@@ -174,7 +136,7 @@ async def test_server_going_away_fails_pending_and_later_calls(diod: Diod) -> No
 
 async def test_connection_refused() -> None:
     with pytest.raises(ConnectionClosed) as refused:
-        await Client.connect(f"127.0.0.1:{_free_port()}")
+        await Client.connect(f"127.0.0.1:{free_port()}")
     assert refused.value.errno == errno.ECONNREFUSED
     assert "cannot connect" in str(refused.value)
 

@@ -284,7 +284,11 @@ class SqliteStore(Store):
             failure = _translate(exc)
             results = [outcome.Error(failure) for _ in batch]
         for request, result in zip(batch, results, strict=True):
-            request.done(result)
+            try:
+                request.done(result)
+            except trio.RunFinishedError:
+                # The trio run that asked is gone (its work is committed all the same).
+                log.warning("store reply dropped: the requesting event loop has ended")
 
     async def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:

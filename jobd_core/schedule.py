@@ -24,13 +24,22 @@ from dataclasses import dataclass, field
 
 from . import _cron_tz
 from ._cron_croniter import EngineRefused, WallClockSearch
-from ._cron_parse import MAX_EXPRESSION_LENGTH, CronSpec, ScheduleError, _FieldError, parse_spec
+from ._cron_parse import (
+    MAX_EXPRESSION_LENGTH,
+    MAX_YEAR,
+    MIN_YEAR,
+    CronSpec,
+    ScheduleError,
+    _FieldError,
+    parse_spec,
+)
 
 __all__ = ["Schedule", "ScheduleError", "parse"]
 
 _TZ_PREFIX = re.compile(r"TZ=(\S*)\s+(.*)", re.ASCII | re.DOTALL)
 _ALLOWED = re.compile(r"[\x20-\x7e\t]*", re.ASCII)
 _SHOWN = 60
+_EARLIEST = dt.datetime(MIN_YEAR - 1, 12, 31, tzinfo=dt.UTC)
 _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -75,8 +84,11 @@ class Schedule:
             ValueError: ``start`` is naive.
         """
         _require_aware(start)
+        clamped = _clamp(start)
+        if clamped is None:
+            return iter(())
         periodic = len(self._spec.hours) == 24
-        return _cron_tz.instants(self._search.next_after, self.tz, periodic, start)
+        return _cron_tz.instants(self._search.next_after, self.tz, periodic, clamped)
 
     def next_after(self, start: dt.datetime) -> dt.datetime | None:
         """The first fire time of ``iter_after(start)``, or None if there is none.
@@ -181,6 +193,17 @@ def _check_days_exist(spec: CronSpec) -> None:
     months = ",".join(_MONTH_NAMES[m - 1] for m in spec.months)
     shown = ",".join(str(d) for d in sorted(days)[:5])
     raise _FieldError(f"can never fire: day-of-month {shown} does not occur in {months}")
+
+
+def _clamp(start: dt.datetime) -> dt.datetime | None:
+    """``start`` in UTC, moved up to the eve of 1970 if earlier; None if past 2099 (no fires)."""
+    try:
+        utc = start.astimezone(dt.UTC)
+    except OverflowError:  # within a day of datetime.min or datetime.max
+        return _EARLIEST if start.year < MIN_YEAR else None
+    if utc.year > MAX_YEAR:
+        return None
+    return max(utc, _EARLIEST)
 
 
 def _require_aware(moment: dt.datetime) -> None:

@@ -7,6 +7,8 @@ import itertools
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jobd_core import InvalidArgument, JobdError
 from jobd_core.schedule import Schedule, ScheduleError, parse
@@ -338,3 +340,52 @@ def test_naive_start_is_refused() -> None:
         schedule.next_after(dt.datetime(2026, 1, 1))
     with pytest.raises(ValueError, match="timezone-aware"):
         schedule.iter_after(dt.datetime(2026, 1, 1))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.datetimes(
+        timezones=st.sampled_from([UTC, ZoneInfo("Asia/Tokyo"), ZoneInfo("America/New_York")])
+    ),
+    st.sampled_from(
+        ["* * * * * * *", "0 0 1 1 *", "TZ=Pacific/Kiritimati 0 0 L * *", "0 0 2 1 * 1970"]
+    ),
+)
+def test_any_start_gives_a_later_fire_or_none(start: dt.datetime, expression: str) -> None:
+    schedule = parse(expression, default_tz=UTC, now=dt.datetime(1970, 1, 1, tzinfo=UTC))
+    fire = schedule.next_after(start)
+    if fire is not None:
+        assert fire > start.replace(microsecond=0)
+        assert 1970 <= fire.year <= 2099
+
+
+def test_extreme_starts() -> None:
+    schedule = parse("0 0 1 1 *", default_tz=ZoneInfo("Asia/Tokyo"))
+    low = dt.datetime.min.replace(tzinfo=ZoneInfo("Asia/Tokyo"))
+    assert schedule.next_after(low) == dt.datetime(1970, 1, 1, tzinfo=ZoneInfo("Asia/Tokyo"))
+    assert schedule.next_after(dt.datetime.max.replace(tzinfo=UTC)) is None
+    assert schedule.next_after(dt.datetime(2100, 1, 1, tzinfo=UTC)) is None
+
+
+def test_interleaved_iterators_share_compiled_state_safely() -> None:
+    schedule = parse("*/10 * * * *", default_tz=UTC)
+    first = schedule.iter_after(START)
+    second = schedule.iter_after(START + dt.timedelta(days=1))
+    pairs = [(next(first), next(second)) for _ in range(3)]
+    assert [a.strftime("%d %H:%M") for a, _ in pairs] == ["28 12:10", "28 12:20", "28 12:30"]
+    assert [b.strftime("%d %H:%M") for _, b in pairs] == ["29 12:10", "29 12:20", "29 12:30"]
+    assert parse("*/10 * * * *", default_tz=ZoneInfo("Asia/Tokyo"))._search is schedule._search
+
+
+def test_local_zone_follows_tz_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    assert parse("0 9 * * *").tz == ZoneInfo("Europe/Berlin")
+    monkeypatch.setenv("TZ", ":America/New_York")
+    assert parse("0 9 * * *").tz == ZoneInfo("America/New_York")
+    monkeypatch.setenv("TZ", "Not/A_Zone")
+    assert parse("0 9 * * *").tz.utcoffset(START) is not None  # falls back to /etc/localtime
+
+
+def test_quotes_in_the_expression_are_escaped_in_the_message() -> None:
+    with pytest.raises(ScheduleError, match=r"invalid schedule 'it\\'s \* \* \* \*'"):
+        parse("it's * * * *", default_tz=UTC)

@@ -92,7 +92,8 @@ class _SlowHandle(Handle):
 
 class _File(Node):
     def __init__(self, parent: Node, node_id: int, name: str, gate: _Gate) -> None:
-        self.id, self.name, self.kind, self._parent, self.gate = node_id, name, Kind.FILE, parent, gate
+        self.id, self.name, self.kind = node_id, name, Kind.FILE
+        self._parent, self.gate = parent, gate
 
     def stat(self) -> Stat:
         return Stat(self.id, self.name, Kind.FILE, 0o644, 4, 0, 0, 0, 0, 0, 0, "u", "g")

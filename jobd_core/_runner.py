@@ -197,10 +197,11 @@ class OutputLines:
         self.truncated = False
         self._partial = b""
 
-    def feed(self, data: bytes) -> list[str]:
+    def feed(self, data: bytes | bytearray) -> list[str]:
         """Texts completed by ``data`` (and the truncation notice when the cap is crossed)."""
         if self.truncated:
             return []
+        data = bytes(data)
         room = self.limit - self.kept
         over = len(data) > room
         if over:

@@ -1,0 +1,418 @@
+"""The trio scheduler: fires started jobs at their scheduled instants, one run at a time per job.
+
+Rules this module keeps:
+1. Decisions are ``_plan``'s pure functions of (schedule, now); only ``Scheduler.run``'s loop reads
+   the clock and sleeps, and only run tasks spawn processes (off the loop, via ``_runner``).
+2. The due set is a heap of (fire_ns, seq, job_id) with lazy invalidation: a job's ``seq`` changes
+   whenever it is rescheduled or stopped, and stale heap items are dropped when popped (O(log n)
+   per fire; 100k jobs).
+3. ``Job.last_fire`` is the watermark (see ``_plan``): set when an instant is handled and when a
+   job is started, so a clock jump back never repeats an instant and a restart can tell what was
+   missed. Every runtime change is reported with ``sink.job_changed``.
+4. No overlap: a fire while the job's previous run is still going is skipped and logged. ``stop``
+   never kills and never blocks; ``kill`` signals the run's whole process group.
+5. All public methods are called from the trio thread; only ``kill``, ``remove`` and ``shutdown``
+   wait.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import Protocol
+
+import trio
+
+from ._clock import NS_PER_S, SystemClock, WallClock, datetime_from_ns, ns_from_datetime
+from ._logline import format_entry_ns
+from ._model import Job
+from ._plan import LATE_TOLERANCE, first_fire, plan_due, plan_startup
+from ._runner import (
+    LINGER,
+    OutputLines,
+    RunSpec,
+    Spawner,
+    become_subreaper,
+    default_shell,
+    describe_returncode,
+    group_alive,
+    reap_group,
+    supervise,
+)
+
+__all__ = ["LogSink", "Scheduler"]
+
+log = logging.getLogger(__name__)
+
+ORPHAN_SWEEP = 1.0  # seconds between reaping passes over groups that outlived their run
+_KILL_POLL = 0.02
+
+
+class LogSink(Protocol):
+    """Where the scheduler writes log entries and reports runtime changes (the registry's sink)."""
+
+    def append(self, job: Job, lines: list[str]) -> None: ...
+
+    async def flush(self) -> None: ...
+
+    def job_changed(self, job: Job) -> None: ...
+
+
+@dataclass(eq=False, slots=True)
+class _Run:
+    scheduled: datetime
+    process_pgid: int | None = None
+    spawned: trio.Event = field(default_factory=trio.Event)
+    done: trio.Event = field(default_factory=trio.Event)
+
+
+@dataclass(eq=False, slots=True)
+class _Slot:
+    job: Job
+    seq: int = -1
+    run: _Run | None = None
+
+
+class Scheduler:
+    """Fires started jobs; see the module rules.
+
+    Args:
+        sink: receives log entries and runtime-change notices.
+        clock: the wall clock (default: the system's).
+        shell: the shell for ``SHELL -c COMMAND`` (default ``/bin/bash``, else ``/bin/sh``).
+        log_tz: the zone of log timestamps (default: the server's local zone).
+        spawner: starts processes (default: a ``Spawner`` with 8 worker threads).
+        tolerance: how late an instant may be and still run.
+        linger: seconds of output reading after a run's leader exits.
+        reap_orphans: make jobd a child subreaper so a job's background children are reaped.
+    """
+
+    def __init__(
+        self,
+        sink: LogSink,
+        *,
+        clock: WallClock | None = None,
+        shell: str | None = None,
+        log_tz: tzinfo | None = None,
+        spawner: Spawner | None = None,
+        tolerance: timedelta = LATE_TOLERANCE,
+        linger: float = LINGER,
+        reap_orphans: bool = True,
+    ) -> None:
+        self._sink = sink
+        self._clock: WallClock = clock if clock is not None else SystemClock()
+        self._shell = shell if shell is not None else default_shell()
+        self._log_tz = log_tz
+        self._spawner = spawner if spawner is not None else Spawner()
+        self._tolerance = tolerance
+        self._linger = linger
+        self._reap_orphans = reap_orphans
+        self._slots: dict[int, _Slot] = {}
+        self._heap: list[tuple[int, int, int]] = []
+        self._seq = itertools.count()
+        self._nursery: trio.Nursery | None = None
+        self._pending: list[tuple[_Slot, _Run]] = []
+        self._wake_scope: trio.CancelScope | None = None
+        self._target_ns: int | None = None
+        self._closing = False
+        self._orphan_groups: set[int] = set()
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The main loop: fire due jobs, sleep until the next fire; returns after ``shutdown``.
+
+        Cancelling it kills and reaps every running job's process group.
+        """
+        if self._reap_orphans:
+            become_subreaper()
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            for slot, run in self._pending:
+                nursery.start_soon(self._execute, slot, run)
+            self._pending.clear()
+            task_status.started()
+            await self._loop()
+
+    async def _loop(self) -> None:
+        while not self._closing:
+            now = self._clock.now()
+            self._fire_due(now)
+            self._sweep_orphans()
+            self._target_ns = self._heap[0][0] if self._heap else None
+            with trio.CancelScope() as self._wake_scope:
+                if self._orphan_groups:
+                    self._wake_scope.deadline = trio.current_time() + ORPHAN_SWEEP
+                if self._target_ns is None:
+                    await trio.sleep_forever()
+                else:
+                    await self._clock.sleep_until(datetime_from_ns(self._target_ns))
+            self._wake_scope = None
+
+    def _wake(self, fire_ns: int | None = None) -> None:
+        if self._wake_scope is None:
+            return
+        if fire_ns is None or self._target_ns is None or fire_ns < self._target_ns:
+            self._wake_scope.cancel()
+
+    def _fire_due(self, now: datetime) -> None:
+        now_ns = ns_from_datetime(now)
+        heap = self._heap
+        while heap and heap[0][0] <= now_ns:
+            fire_ns, seq, job_id = heapq.heappop(heap)
+            slot = self._slots.get(job_id)
+            if slot is None or slot.seq != seq:
+                continue  # stale: rescheduled, stopped or removed since
+            self._handle_due(slot, datetime_from_ns(fire_ns), now)
+        if len(heap) > 2 * len(self._slots) + 1024:
+            self._compact()
+
+    def _handle_due(self, slot: _Slot, due: datetime, now: datetime) -> None:
+        job = slot.job
+        plan = plan_due(job.schedule, due, now, tolerance=self._tolerance)
+        if plan.missed:
+            job.runtime.missed += plan.missed.count
+            late = (now - due).total_seconds()
+            self._log(job, f"missed {plan.missed.describe()} (jobd was {late:.1f}s late)")
+        job.last_fire = plan.watermark
+        if plan.run is not None:
+            self._fire(slot, plan.run)
+        self._set_next(slot, plan.next_fire)
+        self._sink.job_changed(job)
+
+    def _compact(self) -> None:
+        self._heap = [item for item in self._heap if self._is_live(item)]
+        heapq.heapify(self._heap)
+
+    def _is_live(self, item: tuple[int, int, int]) -> bool:
+        slot = self._slots.get(item[2])
+        return slot is not None and slot.seq == item[1]
+
+    def _sweep_orphans(self) -> None:
+        for pgid in list(self._orphan_groups):
+            reap_group(pgid)
+            if not group_alive(pgid):
+                self._orphan_groups.discard(pgid)
+
+    # -- the registry's verbs --------------------------------------------------------------------
+
+    def add(self, job: Job) -> None:
+        """Take a loaded or created job; if started, schedule it, first logging the runs it
+        missed while jobd was down (and running the latest one if ``settings.catchup`` is
+        ``"latest"``, or if it is only just past)."""
+        slot = self._slots.get(job.id)
+        if slot is None:
+            slot = self._slots[job.id] = _Slot(job)
+        slot.job = job
+        if not job.started:
+            self._unschedule(slot)
+            return
+        now = self._clock.now()
+        plan = plan_startup(
+            job.schedule, job.last_fire, now,
+            catchup=job.settings.catchup, tolerance=self._tolerance,
+        )
+        if plan.missed:
+            job.runtime.missed += plan.missed.count
+            self._log(job, f"missed {plan.missed.describe()} while jobd was down")
+        job.last_fire = plan.watermark
+        if plan.run is not None:
+            self._fire(slot, plan.run)
+        self._set_next(slot, plan.next_fire)
+        self._sink.job_changed(job)
+
+    def start(self, job: Job) -> None:
+        """``job.started`` was set: schedule its first fire after now (nothing before is owed)."""
+        slot = self._slot(job)
+        now = self._clock.now()
+        if job.last_fire is None or job.last_fire < now:
+            job.last_fire = now
+        self._set_next(slot, first_fire(job.schedule, now, job.last_fire))
+        self._sink.job_changed(job)
+
+    def stop(self, job: Job) -> None:
+        """Cancel the job's future fires; a running instance goes on. Never blocks."""
+        self._unschedule(self._slot(job))
+        self._sink.job_changed(job)
+
+    def reschedule(self, job: Job) -> None:
+        """The schedule (or command) changed: recompute the next fire if the job is started."""
+        slot = self._slot(job)
+        if job.started:
+            self._set_next(slot, first_fire(job.schedule, self._clock.now(), job.last_fire))
+        else:
+            self._unschedule(slot)
+        self._sink.job_changed(job)
+
+    def run_now(self, job: Job) -> None:
+        """Run the job once now (``run requested``), unless its previous run is still going."""
+        self._log(job, "run requested")
+        self._fire(self._slot(job), self._clock.now())
+
+    async def kill(self, job: Job) -> bool:
+        """Terminate the job's running instance: SIGTERM to its process group, SIGKILL after
+        ``settings.kill_grace`` seconds; returns once it is reaped. False if none was running."""
+        slot = self._slots.get(job.id)
+        run = slot.run if slot is not None else None
+        if run is None:
+            return False
+        await self._kill_run(run, job.settings.kill_grace)
+        return True
+
+    async def remove(self, job: Job) -> None:
+        """The job was deleted: unschedule it, kill its running instance and wait for it."""
+        slot = self._slots.get(job.id)
+        if slot is None:
+            return
+        self._unschedule(slot)
+        if slot.run is not None:
+            await self._kill_run(slot.run, job.settings.kill_grace)
+        if self._slots.get(job.id) is slot:
+            del self._slots[job.id]
+
+    async def shutdown(self, grace: float) -> None:
+        """Stop firing; give running jobs ``grace`` seconds to end, then kill their groups."""
+        self._closing = True
+        self._wake()
+        runs = [slot.run for slot in self._slots.values() if slot.run is not None]
+        with trio.move_on_after(grace):
+            for run in runs:
+                await run.done.wait()
+        async with trio.open_nursery() as nursery:
+            for run in runs:
+                if not run.done.is_set():
+                    nursery.start_soon(self._kill_run, run, 0.0)
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def _fire(self, slot: _Slot, scheduled: datetime) -> None:
+        job = slot.job
+        if slot.run is not None:
+            job.runtime.skipped += 1
+            self._log(job, "skipped: previous run still going")
+            return
+        if self._closing:
+            return
+        run = slot.run = _Run(scheduled)
+        if self._nursery is None:
+            self._pending.append((slot, run))  # add() before run(): started with the loop
+        else:
+            self._nursery.start_soon(self._execute, slot, run)
+
+    async def _execute(self, slot: _Slot, run: _Run) -> None:
+        job = slot.job
+        try:
+            spec = RunSpec(job.name, job.command, run.scheduled, self._shell)
+            try:
+                process = await self._spawner.spawn(spec)
+            except (OSError, ValueError, subprocess.SubprocessError) as exc:
+                self._spawn_failed(job, exc)
+                return
+            finally:
+                run.spawned.set()
+            run.process_pgid = process.pgid
+            self._started(job, run, process.pid, process.started_ns)
+            lines = OutputLines(job.settings.output_limit)
+            returncode = await supervise(
+                process, lines, lambda texts: self._log_texts(job, texts), linger=self._linger
+            )
+            self._ended(job, describe_returncode(returncode))
+            if group_alive(process.pgid):
+                self._orphan_groups.add(process.pgid)
+                self._wake()
+        finally:
+            if slot.run is run:
+                slot.run = None
+            run.done.set()
+
+    def _started(self, job: Job, run: _Run, pid: int, started_ns: int) -> None:
+        runtime = job.runtime
+        runtime.running_pid = pid
+        runtime.last_start = datetime_from_ns(started_ns)
+        runtime.last_lateness = (started_ns - ns_from_datetime(run.scheduled)) / NS_PER_S
+        runtime.run_count += 1
+        self._sink.job_changed(job)
+
+    def _ended(self, job: Job, result: str) -> None:
+        if result != "exit 0":
+            self._log(job, result)
+        runtime = job.runtime
+        runtime.running_pid = None
+        runtime.last_end = self._clock.now()
+        runtime.last_result = result
+        self._sink.job_changed(job)
+
+    def _spawn_failed(self, job: Job, exc: BaseException) -> None:
+        log.warning("job %s failed to start: %s", job.name, exc, extra={"job": job.name})
+        self._log(job, f"failed to start: {exc}")
+        job.runtime.last_result = "failed to start"
+        job.runtime.last_end = self._clock.now()
+        self._sink.job_changed(job)
+
+    async def _kill_run(self, run: _Run, grace: float) -> None:
+        await run.spawned.wait()
+        pgid = run.process_pgid
+        if pgid is None:
+            await run.done.wait()
+            return
+        _signal_group(pgid, signal.SIGTERM)
+        with trio.move_on_after(grace):
+            await self._group_gone(run, pgid)
+        if not (run.done.is_set() and not group_alive(pgid)):
+            _signal_group(pgid, signal.SIGKILL)
+        await run.done.wait()
+        with trio.move_on_after(1.0):
+            await self._group_gone(run, pgid)
+        if group_alive(pgid):
+            self._orphan_groups.add(pgid)
+
+    async def _group_gone(self, run: _Run, pgid: int) -> None:
+        """Until the run ended and its whole group is gone (reaping the group's orphans)."""
+        while True:
+            if run.done.is_set():
+                reap_group(pgid)
+                if not group_alive(pgid):
+                    return
+            await trio.sleep(_KILL_POLL)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _slot(self, job: Job) -> _Slot:
+        slot = self._slots.get(job.id)
+        if slot is None:
+            slot = self._slots[job.id] = _Slot(job)
+        return slot
+
+    def _set_next(self, slot: _Slot, when: datetime | None) -> None:
+        slot.seq = next(self._seq)
+        slot.job.runtime.next_run = when
+        if when is None or self._closing:
+            return
+        fire_ns = ns_from_datetime(when)
+        heapq.heappush(self._heap, (fire_ns, slot.seq, slot.job.id))
+        self._wake(fire_ns)
+
+    def _unschedule(self, slot: _Slot) -> None:
+        slot.seq = next(self._seq)
+        slot.job.runtime.next_run = None
+
+    def _log(self, job: Job, text: str) -> None:
+        self._log_texts(job, [text])
+
+    def _log_texts(self, job: Job, texts: list[str]) -> None:
+        now_ns = self._clock.now_ns()
+        self._sink.append(job, [format_entry_ns(now_ns, text, self._log_tz) for text in texts])
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> bool:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False  # the whole group is gone already
+    return True

@@ -33,6 +33,7 @@ class GuestKernel:
     """A bootable guest: the cached kernel, the cached base initramfs and the accelerator to use."""
 
     kernel: _kernel.KernelTree
+    boot_image: Path
     base_image: Path
     accel: str
 
@@ -54,16 +55,20 @@ class GuestKernel:
             cache.mkdir(parents=True, exist_ok=True)
             _qemu.qemu_binary()
             tree = _kernel.fetch_kernel(cache)
+            image = _kernel.boot_image(tree, cache)
             base = _initramfs.build_base(tree.root, tree.modules_dir, cache)
         except (OSError, _kernel.KernelError, _initramfs.InitramfsError, _qemu.QemuError) as exc:
             raise GuestSetupError(f"cannot prepare the test guest: {exc}") from exc
         chosen = accel or os.environ.get("JOBD_GUEST_ACCEL") or None
         if chosen is not None and chosen not in _ACCELS:
             raise GuestSetupError(f"unknown accelerator {chosen!r}; use one of {_ACCELS}")
-        guest = cls(tree, base, chosen or "tcg")
+        guest = cls(tree, image, base, chosen or "tcg")
         if chosen is None and _kvm_device_usable():
             guest = guest._with_working_kvm()
-        log.info("guest prepared", extra={"kernel": tree.release, "accel": guest.accel})
+        log.info(
+            "guest prepared",
+            extra={"kernel": tree.release, "image": image.name, "accel": guest.accel},
+        )
         return guest
 
     def _with_working_kvm(self) -> GuestKernel:
@@ -109,7 +114,7 @@ class GuestKernel:
         }
         run_image = _initramfs.run_archive(script, variables, extra_files or {})
         forward = None if port is None else _qemu.Forward(guest_port, port, host)
-        machine = _qemu.Machine(self.kernel.vmlinuz, self.accel, memory_mb, forward)
+        machine = _qemu.Machine(self.boot_image, self.accel, memory_mb, forward)
         try:
             return await _run.boot(machine, self.base_image, run_image, timeout)
         except _qemu.QemuError as exc:

@@ -131,6 +131,9 @@ def build_base(kernel_dir: Path, modules_dir: Path, cache_dir: Path) -> Path:
     except OSError as exc:
         raise InitramfsError(f"cannot write {target}: {exc}") from exc
     log.info("built guest initramfs", extra={"path": str(target), "size": len(image)})
+    for stale in cache_dir.glob("initramfs-*.cpio"):
+        if stale != target:
+            stale.unlink(missing_ok=True)  # built by an older harness; rebuilt if it comes back
     return target
 
 

@@ -52,7 +52,7 @@ class Forward:
 class Machine:
     """Everything that varies between two guests' command lines."""
 
-    vmlinuz: Path
+    kernel_image: Path
     accel: str = "tcg"
     memory_mb: int = 256
     forward: Forward | None = None
@@ -91,7 +91,7 @@ def qemu_argv(machine: Machine, initrd: Path, outdir: Path) -> list[str]:
         *cpu,
         "-m", str(machine.memory_mb),
         "-smp", "1",
-        "-kernel", str(machine.vmlinuz),
+        "-kernel", str(machine.kernel_image),
         "-initrd", str(initrd),
         "-append", KERNEL_CMDLINE,
         "-netdev", _netdev(machine.forward, outdir),

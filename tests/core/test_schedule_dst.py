@@ -13,6 +13,8 @@ import itertools
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jobd_core.schedule import parse
 
@@ -170,3 +172,35 @@ def test_periodic_jobs_keep_real_time_spacing(
     else:
         assert gaps == {step}
     assert len(real) >= 30 * 86400 // step
+
+
+# 16-hour windows around transitions: New York and Havana fall back on 2026-11-01 (05:00 UTC),
+# spring forward on 2026-03-08; Lord Howe springs forward 30 minutes on 2026-10-03 15:30 UTC.
+_WINDOWS = [
+    dt.datetime(2026, 10, 31, 20, 0, tzinfo=UTC),
+    dt.datetime(2026, 3, 7, 20, 0, tzinfo=UTC),
+    dt.datetime(2026, 10, 3, 6, 0, tzinfo=UTC),
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    expression=st.sampled_from(
+        ["*/20 * * * *", "30 1 * * *", "0 * * * *", "*/7 1-2 * * *", "15,45 * * * * ? *"]
+    ),
+    zone=st.sampled_from([NY, "Australia/Lord_Howe", "America/Havana"]),
+    window=st.sampled_from(_WINDOWS),
+    offset=st.integers(0, 12 * 3600),
+)
+def test_next_after_is_consistent_with_one_iteration(
+    expression: str, zone: str, window: dt.datetime, offset: int
+) -> None:
+    # the fire times form one fixed set: next_after(s) is its first member after s, for any s
+    tz = ZoneInfo(zone)
+    schedule = parse(expression, default_tz=tz, now=window)
+    end = window + dt.timedelta(hours=16)
+    all_fires = list(itertools.takewhile(lambda t: t < end, schedule.iter_after(window)))
+    start = (window + dt.timedelta(seconds=offset)).astimezone(tz)
+    expected = next((t for t in all_fires if t > start), None)
+    if expected is not None:
+        assert schedule.next_after(start) == expected

@@ -1,0 +1,254 @@
+"""``jobd``: the core served over 9P. Composition only: options, logging, core, server, signals.
+
+Rules this module keeps:
+1. The original's command lines keep working: Go's single-dash flags (``-dbdir=/x``, ``-debug``,
+   ``-v=2``) and its glog flags are rewritten to this parser's spelling before parsing
+   (``normalize_argv``); glog flags map to Python logging where they mean something.
+2. SIGTERM/SIGINT stop accepting connections, let running jobs end within the grace period
+   (the core's shutdown) and exit 0.
+3. The bound address is announced once listening (log line, ``--port-file``, ``--ready-fd``), so
+   ``--fsaddr 127.0.0.1:0`` works for tests and scripts without races.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+
+import trio
+
+from jobd_core import CoreConfig, JobdError, open_core
+
+from .server import is_wildcard, open_listeners, parse_fsaddr, serve_9p
+from .session import DEFAULT_MAX_MSIZE
+
+logger = logging.getLogger("jobd")
+
+DEFAULT_DBDIR = "/var/lib/jobd"
+DEFAULT_FSADDR = "127.0.0.1:5640"
+_BOOL_FLAGS = frozenset({"debug", "alsologtostderr", "logtostderr"})
+_VALUE_FLAGS = frozenset({
+    "dbdir", "fsaddr", "v", "log-level", "ready-fd", "port-file", "shutdown-grace", "max-msize",
+    "log-limit", "output-limit", "log-dir", "stderrthreshold", "vmodule", "log-backtrace-at",
+})  # fmt: skip
+_TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})
+_FALSE = frozenset({"0", "f", "F", "false", "FALSE", "False"})
+_GLOG_SEVERITY = {"INFO": logging.INFO, "WARNING": logging.WARNING, "ERROR": logging.ERROR,
+                  "FATAL": logging.CRITICAL}  # fmt: skip
+
+
+def normalize_argv(argv: Sequence[str]) -> list[str]:
+    """Rewrite Go flag spellings (``-name``, ``-name=value``, ``-bool=false``, glog's
+    underscores) into this parser's ``--name value`` form; leave everything else alone."""
+    out: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--":
+            out.append(arg)
+            out.extend(args)
+            break
+        if not arg.startswith("-") or arg == "-":
+            out.append(arg)
+            continue
+        name, eq, value = arg.lstrip("-").partition("=")
+        key = name.replace("_", "-")
+        if key in _BOOL_FLAGS:
+            if not eq or value in _TRUE:
+                out.append(f"--{key}")
+            elif value in _FALSE:
+                out.append(f"--no-{key}")
+            else:
+                out.append(arg)  # argparse reports it
+        elif key in _VALUE_FLAGS:
+            out.append("-v" if key == "v" else f"--{key}")
+            if eq:
+                out.append(value)
+            else:
+                out.append(next(args, ""))  # the value, verbatim (it may start with '-')
+        elif key in ("h", "help"):
+            out.append("--help")
+        else:
+            out.append(arg)
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``jobd`` argument parser (after ``normalize_argv``)."""
+    p = argparse.ArgumentParser(
+        prog="jobd",
+        description="cron as a file system: serve jobd's job tree over 9P "
+        "(mount -t 9p -o trans=tcp,port=5640 HOST /mnt).",
+        epilog="Go-style single-dash flags (-dbdir=/x, -fsaddr=..., -debug, -v=2) and the "
+        "original's glog flags are accepted too.",
+    )
+    p.add_argument("--dbdir", type=Path, default=Path(DEFAULT_DBDIR),
+                   help=f"location of the jobs database (default {DEFAULT_DBDIR})")
+    p.add_argument("--fsaddr", default=DEFAULT_FSADDR,
+                   help=f"listen address HOST:PORT or unix:PATH (default {DEFAULT_FSADDR}; "
+                   "port 0 picks a free port)")
+    p.add_argument("--debug", action=argparse.BooleanOptionalAction, default=False,
+                   help="trace every 9P message in and out on stderr")
+    p.add_argument("-v", dest="v", type=int, default=0, metavar="N",
+                   help="verbosity: 1 or more logs at DEBUG level")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                   help="log level (overrides -v; default info)")
+    p.add_argument("--port-file", type=Path,
+                   help="write the bound address here once listening")
+    p.add_argument("--ready-fd", type=int, metavar="FD",
+                   help="write the bound address and a newline to this fd once listening")
+    p.add_argument("--shutdown-grace", type=float, default=10.0, metavar="SECONDS",
+                   help="on SIGTERM/SIGINT, how long running jobs may take before they are "
+                   "killed (default 10)")
+    p.add_argument("--max-msize", type=int, default=DEFAULT_MAX_MSIZE,
+                   help=f"largest 9P msize agreed to (default {DEFAULT_MAX_MSIZE})")
+    p.add_argument("--log-limit", type=int, default=1024 * 1024, metavar="BYTES",
+                   help="log kept per job (default 1 MiB)")
+    p.add_argument("--output-limit", type=int, default=64 * 1024, metavar="BYTES",
+                   help="output kept per run (default 64 KiB)")
+    glog = p.add_argument_group("glog compatibility (the original's logging flags)")
+    glog.add_argument("--logtostderr", action=argparse.BooleanOptionalAction, default=False,
+                      help="log to stderr only (also the default without --log-dir)")
+    glog.add_argument("--alsologtostderr", action=argparse.BooleanOptionalAction,
+                      default=False, help="with --log-dir: log to stderr as well")
+    glog.add_argument("--log-dir", type=Path, help="also write logs to DIR/jobd.log")
+    glog.add_argument("--stderrthreshold", default="INFO",
+                      help="with --log-dir: least severity copied to stderr "
+                      "(0-3 or INFO/WARNING/ERROR/FATAL)")
+    glog.add_argument("--vmodule", default="", help="accepted and ignored")
+    glog.add_argument("--log-backtrace-at", default="", help="accepted and ignored")
+    return p
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse a ``jobd`` command line (Go spellings included).
+
+    Raises:
+        SystemExit: bad usage (status 2) or ``--help`` (status 0).
+    """
+    parser = build_parser()
+    args = parser.parse_args(normalize_argv(argv))
+    try:
+        parse_fsaddr(args.fsaddr)
+        args.stderr_level = _glog_severity(args.stderrthreshold)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return args
+
+
+def _glog_severity(text: str) -> int:
+    if text.isdigit():
+        return list(_GLOG_SEVERITY.values())[min(int(text), 3)]
+    try:
+        return _GLOG_SEVERITY[text.upper()]
+    except KeyError:
+        raise ValueError(f"bad -stderrthreshold {text!r}") from None
+
+
+def setup_logging(args: argparse.Namespace) -> None:
+    """Logging to stderr (and ``--log-dir``), the level from ``--log-level``/``-v``, the 9P trace
+    on stderr with ``--debug``."""
+    if args.log_level:
+        level = getattr(logging, args.log_level.upper())
+    else:
+        level = logging.DEBUG if args.v >= 1 else logging.INFO
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    root.handlers.clear()
+    root.setLevel(level)
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(fmt)
+    if args.log_dir is not None and not (args.logtostderr or args.alsologtostderr):
+        stderr.setLevel(args.stderr_level)
+    root.addHandler(stderr)
+    if args.log_dir is not None and not args.logtostderr:
+        args.log_dir.mkdir(parents=True, exist_ok=True)
+        file = logging.FileHandler(args.log_dir / "jobd.log")
+        file.setFormatter(fmt)
+        root.addHandler(file)
+    trace = logging.getLogger("jobd_9p.trace")
+    trace.handlers.clear()
+    trace.propagate = False
+    if args.debug:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s 9p %(message)s"))
+        trace.addHandler(handler)
+        trace.setLevel(logging.DEBUG)
+    else:
+        trace.setLevel(logging.WARNING)
+    if args.vmodule or args.log_backtrace_at:
+        logger.debug("-vmodule and -log_backtrace_at are accepted and ignored")
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM/SIGINT; the exit status.
+
+    Raises:
+        OSError: the address cannot be bound or the database directory created.
+        JobdError: the database cannot be opened.
+    """
+    if is_wildcard(args.fsaddr):
+        logger.warning("listening on all interfaces (%s): whoever reaches this port can run "
+                       "commands as user %s", args.fsaddr, _user())  # fmt: skip
+    listeners = await open_listeners(args.fsaddr)
+    config = CoreConfig(dbdir=args.dbdir, log_limit=args.log_limit,
+                        output_limit=args.output_limit, shutdown_grace=args.shutdown_grace)
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with open_core(config) as core, trio.open_nursery() as nursery:
+            serve = partial(serve_9p, core.namespace, listeners, max_msize=args.max_msize,
+                            debug=args.debug)  # fmt: skip
+            addresses: list[str] = await nursery.start(serve)
+            _announce(args, addresses)
+            async for signum in signals:
+                logger.info("%s received: stopping (running jobs get %gs)",
+                            signal.Signals(signum).name, args.shutdown_grace)  # fmt: skip
+                break
+            nursery.cancel_scope.cancel()
+    _remove_unix_socket(args.fsaddr)
+    logger.info("stopped")
+    return 0
+
+
+def _announce(args: argparse.Namespace, addresses: list[str]) -> None:
+    logger.info("serving 9P on %s (dbdir %s)", ", ".join(addresses), args.dbdir)
+    text = "\n".join(addresses) + "\n"
+    if args.port_file is not None:
+        tmp = args.port_file.with_name(args.port_file.name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(args.port_file)  # readers never see a partial file
+    if args.ready_fd is not None:
+        with os.fdopen(args.ready_fd, "w") as ready:
+            ready.write(text)
+
+
+def _remove_unix_socket(fsaddr: str) -> None:
+    path = parse_fsaddr(fsaddr)
+    if isinstance(path, str):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def _user() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``jobd`` console script; returns the exit status (2: usage, 1: could not serve)."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    setup_logging(args)
+    try:
+        return trio.run(run, args)
+    except (OSError, JobdError) as exc:
+        logger.error("cannot serve on %s with dbdir %s: %s", args.fsaddr, args.dbdir, exc)
+        return 1

@@ -119,17 +119,20 @@ async def list_at(client: Client, root_fid: int, path: tuple[str, ...]) -> list[
     finally:
         await client.clunk(fid)
     stats: list[Stat] = []
+    errors: list[RemoteError] = []
 
     async def one(name: str) -> None:
         try:
             stats.append(await stat_at(client, root_fid, (*path, name), name))
         except RemoteError as exc:
             if exc.errno != errno.ENOENT:  # gone between readdir and getattr: not listed
-                raise
+                errors.append(exc)
 
     async with trio.open_nursery() as nursery:
         for name in names:
             nursery.start_soon(one, name)
+    if errors:
+        raise errors[0]
     return stats
 
 
@@ -149,6 +152,9 @@ class RemoteNode(Node):
         self.cached_children: dict[str, RemoteNode] | None = None
         self.removed = False
         self.hot_until = 0.0
+        self._list_lock = trio.Lock()
+        self._asked = 0  # listing requests so far
+        self._listed = 0  # requests answered by the last completed listing
 
     def __repr__(self) -> str:
         return f"<RemoteNode {'/' + '/'.join(self.path)} id={self.id}>"
@@ -207,15 +213,27 @@ class RemoteNode(Node):
             NotADirectory, NotFound, RemoteUnavailable.
         """
         self._check_dir()
-        try:
-            stats = await self.ns.call(lambda c, r: list_at(c, r, self.path))
-        except NotFound:
-            self.ns.forget(self)
-            raise
-        await self._merge(stats)
+        await self._relist()
         if touch:
             self._touch()
         return sorted((self.cached_children or {}).values(), key=lambda n: n.id)
+
+    async def _relist(self) -> None:
+        """List the directory, coalescing concurrent requests: a caller is served by any listing
+        that started after it asked, so N concurrent callers cause at most two listings."""
+        self._asked += 1
+        ticket = self._asked
+        async with self._list_lock:
+            if self._listed >= ticket:
+                return
+            started = self._asked
+            try:
+                stats = await self.ns.call(lambda c, r: list_at(c, r, self.path))
+            except NotFound:
+                self.ns.forget(self)
+                raise
+            await self._merge(stats)
+            self._listed = started
 
     async def alookup(self, name: str) -> Node:
         """The child ``name``, walked now.
@@ -268,13 +286,19 @@ class RemoteNode(Node):
             elif st.name not in (".", ".."):
                 fresh.append(st)
         adopted: list[RemoteNode] = []
+        errors: list[JobdError] = []
 
         async def adopt(st: Stat) -> None:
-            adopted.append(await self._adopt(st))
+            try:
+                adopted.append(await self._adopt(st))
+            except JobdError as exc:
+                errors.append(exc)
 
         async with trio.open_nursery() as nursery:
             for st in fresh:
                 nursery.start_soon(adopt, st)
+        if errors:
+            raise errors[0]
         new.update((n.name, n) for n in adopted)
         for name, node in old.items():
             if new.get(name) is not node:

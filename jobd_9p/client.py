@@ -185,7 +185,8 @@ class Client(Multiplexer):
                 return done
 
     async def clunk(self, fid: int) -> None:
-        """Release ``fid`` (also locally when the server answers an error).
+        """Release ``fid`` (also locally when the server answers an error). On a closed
+        connection this is a no-op: the server dropped every fid with it.
 
         Raises:
             RemoteError: the server's error (the fid is released anyway).
@@ -194,6 +195,8 @@ class Client(Multiplexer):
         with trio.CancelScope(shield=True):
             try:
                 await self._rpc(wire.Rclunk, wire.Tclunk, fid=fid)
+            except ConnectionClosed:
+                pass  # the server released every fid of the connection with it
             finally:
                 self._release_fid(fid)
 

@@ -232,11 +232,11 @@ def cmd_ls(conn: Connection, args: argparse.Namespace, out: TextIO) -> int:
     rows = []
     for entry in sorted(conn.list_dir("jobs"), key=lambda d: d.name):
         try:
-            state = _text(conn.read_file(f"jobs/{entry.name}/ctl")).strip()
             status = parse_status(_text(conn.read_file(f"jobs/{entry.name}/status")))
+            state = status.get("state") or _text(conn.read_file(f"jobs/{entry.name}/ctl")).strip()
         except py9p.RemoteError:
             continue  # deleted while we listed
-        rows.append((entry.name, state or status.get("state", "?"), _next_run(status)))
+        rows.append((entry.name, state, _next_run(status)))
     width = max((len(r[0]) for r in rows), default=0)
     for name, state, next_run in rows:
         out.write(f"{name:<{width}}  {state:<7}  {next_run}\n")

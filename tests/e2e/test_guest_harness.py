@@ -202,6 +202,15 @@ async def test_timeout_kills_qemu_and_is_reported(guest: Guest) -> None:
     assert _guest_tmpdirs() <= before
 
 
+async def test_cancelled_run_kills_qemu_and_cleans_up(guest: Guest) -> None:
+    before = _guest_tmpdirs()
+    with trio.move_on_after(1.5) as scope:
+        await guest.run("sleep 600")
+    assert scope.cancelled_caught
+    assert _qemu_children() == []
+    assert _guest_tmpdirs() <= before
+
+
 async def test_broken_init_is_a_boot_error(guest: Guest) -> None:
     with pytest.raises(GuestBootError) as caught:
         await guest.run("true", extra_files={"/init": b"#!/bin/sh\nexit 1\n"}, timeout=60)

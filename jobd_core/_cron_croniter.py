@@ -6,21 +6,28 @@ Rules this module keeps:
 2. Calendar math here is on naive wall-clock datetimes (no zone); DST is the caller's business.
 3. Every croniter answer is checked against the spec's own day predicate, so a croniter false
    positive can never fire; every search is bounded by the year 2099.
+4. Compiled searches are shared between schedules (and threads): each search step holds a lock.
 
-Measured facts (croniter 7.0.0), and who handles what:
-- croniter reads a 6-field expression as ``min hour dom mon dow SEC`` unless
-  ``second_at_beginning``; cronexpr's 6th field is a YEAR. We always pass 6 fields
-  ``sec min hour dom mon dow`` with ``second_at_beginning=True`` and keep the year out of croniter.
-- croniter rejects year values such as 2030 or 2099 in the year field ("out of range") and its
-  search stops after ``max_years_between_matches``; so jobd handles the YEAR field itself (jump
-  to the next allowed year, stop after 2099).
-- croniter reads ``5-5`` (dom) and ``5-1`` as every day, and ``*/60`` (minutes) as hourly: jobd
-  expands ranges and steps itself (``_cron_parse``) and passes lists.
-- croniter rejects ``LW`` and ``5L`` (it spells the latter ``L5``), and ``L`` alone in day-of-week;
-  its ``31W`` fires on Feb 27 where jobd's rule is "no such day, no fire": jobd evaluates ``W`` and
-  ``LW`` itself, handing croniter a superset of candidate days and filtering them.
-- croniter handles correctly (cross-checked by the tests): value lists in every field, ``L`` in
-  day-of-month, ``Ln`` (last weekday n), ``n#k``, and the day-of-month/day-of-week union.
+Measured facts (croniter 7.0.0, from 2026-11-28), and who handles what:
+- 6 fields: croniter reads them as ``min hour dom mon dow SEC`` (``0 0 1 1 * 2030`` is "out of
+  range"), or with ``second_at_beginning`` as ``SEC min hour dom mon dow``; cronexpr's 6th field
+  is a YEAR. We always pass six fields ``sec min hour dom mon dow`` with ``second_at_beginning``.
+- Years: with a 7th field, croniter finds nothing for ``0 0 0 1 1 * 2027`` or ``... 2099``
+  (CroniterBadDateError, even with ``max_years_between_matches=100``). jobd handles the YEAR
+  field itself (jump to the next allowed year, stop after 2099); croniter never sees a year.
+- Ranges and steps: croniter reads ``5-5`` and ``5-1`` (dom) as every day and ``*/60`` (minutes)
+  as hourly. jobd expands fields itself (``_cron_parse``) and passes value lists.
+- ``LW``, ``5L`` (croniter spells it ``L5``) and ``L`` alone in day-of-week are refused. croniter
+  accepts ``nW`` but fires ``31W`` on Feb 27, where cronexpr skips months without day 31. jobd
+  evaluates ``W``/``LW``: croniter gets a superset of candidate days (n-2..n+2, 26..L), and the
+  spec's predicate picks the right one.
+- Day-field union: croniter drops it when ``L`` or ``Ln``/``n#k`` is involved (``L * 1`` misses
+  Dec 31 2026, ``1 * 1#1`` fires only on first Mondays, ``L * L5`` only on last Fridays), and it
+  refuses literal weekdays mixed with ``Ln``/``n#k`` (``4,5#5``). jobd runs one croniter search per
+  part (day-of-month; literal weekdays; ``Ln``/``n#k``) and takes the earliest.
+- Right, and used (cross-checked against croniter itself and a brute-force day scan in the tests):
+  value lists in every field, ``L`` in day-of-month, ``Ln``, ``n#k`` and mixes of those two,
+  month restrictions, leap days, search from any naive wall time (``set_current``).
 """
 
 from __future__ import annotations

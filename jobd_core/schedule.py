@@ -78,7 +78,9 @@ class Schedule:
     def iter_after(self, start: dt.datetime) -> Iterator[dt.datetime]:
         """Fire times strictly after the second containing ``start``, ascending, in ``self.tz``.
 
-        Ends after the last fire time before 2100 (or at once, if there is none).
+        Ends after the last fire time before 2100 (or at once, if there is none). Order is real
+        time: Python compares (and subtracts) two datetimes of the same zone by wall time, which
+        is wrong across a fall-back repeat, so compare and subtract in UTC (``astimezone``).
 
         Raises:
             ValueError: ``start`` is naive.

@@ -233,7 +233,7 @@ def test_arbitrary_text_gives_a_schedule_or_the_error(text: str) -> None:
     _parse_quickly(text)
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(_STRUCTURED, _VALID_ISH, _VALID_ISH, _VALID_ISH))
 def test_cron_like_text_gives_a_schedule_or_the_error_and_fires_correctly(text: str) -> None:
     schedule = _parse_quickly(text)
@@ -245,7 +245,8 @@ def test_cron_like_text_gives_a_schedule_or_the_error_and_fires_correctly(text: 
     times = list(itertools.islice(schedule.iter_after(NOW), 5))
     assert time.perf_counter() - began < 2.0
     assert times, "parse promised at least one fire time"
-    assert all(a < b for a, b in itertools.pairwise([NOW, *times]))
+    real = [t.astimezone(UTC) for t in [NOW, *times]]
+    assert all(a < b for a, b in itertools.pairwise(real))
     for moment in times:
         wall = moment.astimezone(schedule.tz)
         assert spec.day_matches(wall.year, wall.month, wall.day)

@@ -317,7 +317,7 @@ class Scheduler:
             finally:
                 run.spawned.set()
             run.process_pgid = process.pgid
-            self._started(job, run, process.pid, process.started_ns)
+            self._started(job, run, process.pid, self._clock.now_ns())
             lines = OutputLines(job.settings.output_limit)
             returncode = await supervise(
                 process, lines, lambda texts: self._log_texts(job, texts), linger=self._linger

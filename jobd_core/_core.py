@@ -14,20 +14,17 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import trio
 
+from ._clock import SystemClock, WallClock
 from ._legacy import IMPORTED_SUFFIX, LEGACY_NAME, import_legacy
 from ._registry import Registry
+from ._scheduler import Scheduler
 from ._store import SqliteStore
 from ._tree import Namespace
-
-if TYPE_CHECKING:
-    from ._clock import WallClock
-    from ._scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -55,31 +52,7 @@ class Core:
     store: SqliteStore
     registry: Registry
     namespace: Namespace
-    scheduler: Scheduler | None  # None only until the scheduler module lands (temporary)
-
-
-class _FallbackClock:
-    """Until ``_clock`` lands: the system wall clock's ``now`` (temporary)."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
-def _system_clock() -> WallClock:
-    try:
-        from ._clock import SystemClock
-    except ImportError:
-        return _FallbackClock()  # type: ignore[return-value]
-    return SystemClock()
-
-
-def _make_scheduler(registry: Registry, clock: WallClock, config: CoreConfig) -> Scheduler | None:
-    try:
-        from ._scheduler import Scheduler
-    except ImportError:
-        log.warning("no scheduler module yet: jobs will not fire")
-        return None
-    return Scheduler(registry.sink, clock=clock, shell=config.shell)
+    scheduler: Scheduler
 
 
 @asynccontextmanager
@@ -96,11 +69,11 @@ async def open_core(config: CoreConfig) -> AsyncIterator[Core]:
     db_path = dbdir / DB_NAME
     legacy = dbdir / LEGACY_NAME
     first_start = not db_path.exists()
-    clock = config.clock if config.clock is not None else _system_clock()
+    clock = config.clock if config.clock is not None else SystemClock()
     store = await SqliteStore.open(db_path)
     try:
         registry = Registry(
-            store, now=clock.now, log_limit=config.log_limit,
+            store, now=clock.now, now_ns=clock.now_ns, log_limit=config.log_limit,
             output_limit=config.output_limit, default_tz=config.default_tz,
         )
         await registry.load()
@@ -109,22 +82,22 @@ async def open_core(config: CoreConfig) -> AsyncIterator[Core]:
         elif legacy.is_file():
             log.warning("%s ignored: %s exists (the import runs once; rename it to %s to skip "
                         "this warning)", legacy, db_path.name, legacy.name + IMPORTED_SUFFIX)
-        scheduler = _make_scheduler(registry, clock, config)
+        scheduler = Scheduler(
+            registry.sink, clock=clock, shell=config.shell, log_tz=config.default_tz
+        )
         registry.scheduler = scheduler
         core = Core(config, store, registry, Namespace(registry), scheduler)
         async with trio.open_nursery() as nursery:
             await nursery.start(registry.sink.run)
-            if scheduler is not None:
-                await nursery.start(scheduler.run)
-                for entry in registry:
-                    scheduler.add(entry.job)
+            await nursery.start(scheduler.run)
+            for entry in registry:
+                scheduler.add(entry.job)
             log.info("core open: %d jobs from %s", len(registry), db_path)
             try:
                 yield core
             finally:
                 with trio.CancelScope(shield=True):
-                    if scheduler is not None:
-                        await scheduler.shutdown(config.shutdown_grace)
+                    await scheduler.shutdown(config.shutdown_grace)
                     await registry.sink.flush()
                 nursery.cancel_scope.cancel()
     finally:

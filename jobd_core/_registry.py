@@ -138,12 +138,16 @@ class Registry:
         store: Store,
         *,
         now: Callable[[], datetime],
+        now_ns: Callable[[], int] | None = None,
         log_limit: int = 1024 * 1024,
         output_limit: int = 64 * 1024,
         default_tz: tzinfo | None = None,
     ) -> None:
         self.store = store
         self.now = now
+        self.now_ns: Callable[[], int] = (
+            now_ns if now_ns is not None else lambda: datetime_ns(now())
+        )
         self.default_tz = default_tz
         self.output_limit = output_limit
         self.entries: dict[int, JobEntry] = {}
@@ -156,9 +160,7 @@ class Registry:
             weakref.WeakValueDictionary()
         )
         self.scheduler: SchedulerPort | None = None
-        self.sink = StoreLogSink(
-            store, self.entries, limit=log_limit, now_ns=lambda: datetime_ns(self.now())
-        )
+        self.sink = StoreLogSink(store, self.entries, limit=log_limit, now_ns=self.now_ns)
         self.jobs_version = 0
         self.jobs_mtime_ns = datetime_ns(now())
 
@@ -193,9 +195,9 @@ class Registry:
         """``at`` in the log-line timestamp shape (local zone), or ``-``."""
         return "-" if at is None else format_timestamp(self.local(at))
 
-    def entry_line(self, at: datetime, text: str) -> str:
-        """A log entry ``<timestamp>:<text>`` stamped ``at`` (local zone)."""
-        return format_entry(self.local(at), text)
+    def entry_line(self, at_ns: int, text: str) -> str:
+        """A log entry ``<timestamp>:<text>`` stamped ``at_ns`` (ns since the epoch, local zone)."""
+        return format_entry(self.local(ns_datetime(at_ns)), text, nanosecond=at_ns % 1_000_000_000)
 
     def parse_schedule(self, expression: str, now: datetime | None = None) -> schedules.Schedule:
         """Parse (and validate) an expression; equal results are shared between jobs.
@@ -326,8 +328,7 @@ class Registry:
         async with self._locked(entry) as job:
             if job.started == started:
                 return
-            now = self.now()
-            now_ns = datetime_ns(now)
+            now_ns = self.now_ns()
             await self.store.update_job(self._record(job, started=started, changed_ns=now_ns))
             job.started = started
             entry.changed_ns = entry.status_ns = now_ns
@@ -337,7 +338,7 @@ class Registry:
             if self.scheduler is not None:
                 (self.scheduler.start if started else self.scheduler.stop)(job)
             word = "started" if started else "stopped"
-            self.sink.append(job, [self.entry_line(now, word)])
+            self.sink.append(job, [self.entry_line(now_ns, word)])
             log.info("job %s: %s", job.name, word, extra={"job": job.name})
 
     async def set_command(self, entry: JobEntry, command: str) -> None:

@@ -182,3 +182,57 @@ async def test_flusher_commits_appended_lines_by_itself(tmp_path: Path) -> None:
                 await trio.sleep(0.01)
         assert await core.store.read_log(entry.job.id) == ["one", "two"]
         assert entry.log_bytes == len(b"one\ntwo\n")
+
+
+async def _text(node_path: list[str], core: object) -> str:
+    from jobd_core import Core
+
+    assert isinstance(core, Core)
+    node = core.namespace.root
+    for name in node_path:
+        node = node.lookup(name)
+    data = await (await node.open(OpenMode())).read(0, 100_000)
+    assert node.stat().size == len(data), node_path
+    return data.decode()
+
+
+async def test_with_the_scheduler_run_kill_and_next(tmp_path: Path) -> None:
+    async with open_core(CoreConfig(dbdir=tmp_path, shutdown_grace=2)) as core:
+        clone = await core.namespace.root.lookup("clone").open(W)
+        await clone.write(0, b"hello:0 0 1 1 *:echo hello: world\n")
+        ctl = core.namespace.root.lookup("jobs").lookup("hello").lookup("ctl")
+        await (await ctl.open(W)).write(0, b"run\n")
+        with trio.fail_after(10):
+            while "hello: world" not in await _text(["jobs", "hello", "log"], core):
+                await trio.sleep(0.02)
+            while "last_result: exit 0" not in await _text(["jobs", "hello", "status"], core):
+                await trio.sleep(0.02)
+        status = await _text(["jobs", "hello", "status"], core)
+        assert "runs: 1\n" in status and "running: -\n" in status
+        assert "next: -\n" in status  # stopped
+        await (await ctl.open(W)).write(0, b"start")
+        schedule = await _text(["jobs", "hello", "schedule"], core)
+        lines = schedule.splitlines()
+        assert lines[0] == "0 0 1 1 *" and lines[1].startswith("next: ")
+        assert "-01-01 00:00:00 " in lines[1]
+        status = await _text(["jobs", "hello", "status"], core)
+        assert f"next: {lines[1][6:]}\n" in status
+        await (await ctl.open(W)).write(0, b"stop")
+        assert len((await _text(["jobs", "hello", "schedule"], core)).splitlines()) == 1
+
+        await clone.write(0, b"sleepy:0 0 1 1 *:sleep 60\n")
+        sleepy = core.namespace.root.lookup("jobs").lookup("sleepy")
+        await (await sleepy.lookup("ctl").open(W)).write(0, b"run")
+        with trio.fail_after(10):
+            while "running: -" in await _text(["jobs", "sleepy", "status"], core):
+                await trio.sleep(0.02)
+            await (await sleepy.lookup("ctl").open(W)).write(0, b"kill")
+            while "running: -" not in await _text(["jobs", "sleepy", "status"], core):
+                await trio.sleep(0.02)
+        assert "killed by SIG" in await _text(["jobs", "sleepy", "status"], core)
+        await (await sleepy.lookup("ctl").open(W)).write(0, b"run")
+        with trio.fail_after(10):
+            while "running: -" in await _text(["jobs", "sleepy", "status"], core):
+                await trio.sleep(0.02)
+            await sleepy.remove()  # deleting kills the running instance
+        assert [n.name for n in core.namespace.root.lookup("jobs").children()] == ["hello"]

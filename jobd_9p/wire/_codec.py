@@ -38,6 +38,12 @@ Buffer = bytes | bytearray | memoryview
 _HEADER_unpack = struct.Struct("<IBH").unpack_from
 _SIZE = struct.Struct("<I")
 _BY_TYPE: dict[int, type[Message]] = {c.TYPE: c for c in (*CLASSIC_MESSAGES, *DOTL_MESSAGES)}
+# Types whose body is a data payload (Rread, Twrite, Rreaddir): the only ones decoded from a
+# memoryview (no copy of the frame before the payload's one copy); every other frame is
+# decoded from bytes, where str.decode is fastest (see _compile's rule 0).
+PAYLOAD_TYPES: list[bool] = [False] * 256
+for _cls, _layout in layouts(Dialect.L).items():
+    PAYLOAD_TYPES[_cls.TYPE] = any(code == "D" for _, code in _layout)
 
 
 class _Tables:
@@ -69,6 +75,9 @@ _L = _Tables(Dialect.L)
 _DIALECT_L = Dialect.L
 _DIALECT_U = Dialect.U
 _DIALECT_P9P2000 = Dialect.P9P2000
+_L_DECODERS = _L.decoders
+_U_DECODERS = _U.decoders
+_P9P2000_DECODERS = _P9P2000.decoders
 
 
 def _tables(dialect: Dialect) -> _Tables:
@@ -150,7 +159,17 @@ def decode(frame: Buffer, dialect: Dialect) -> Message:
     size, typ, tag = _HEADER_unpack(frame, 0)
     if size != n:
         raise ProtocolError(f"size field {size} does not match the frame's {n} bytes", tag=tag)
-    dec = _tables(dialect).decoders[typ]
+    if frame.__class__ is memoryview and not PAYLOAD_TYPES[typ]:
+        frame = bytes(frame)
+    # inlined _tables(): this is the per-message hot path
+    if dialect is _DIALECT_L:
+        dec = _L_DECODERS[typ]
+    elif dialect is _DIALECT_P9P2000:
+        dec = _P9P2000_DECODERS[typ]
+    elif dialect is _DIALECT_U:
+        dec = _U_DECODERS[typ]
+    else:
+        raise TypeError(f"not a Dialect: {dialect!r}")
     if dec is None:
         raise _bad_type(typ, tag)
     try:
@@ -192,6 +211,8 @@ def decode_stats(data: Buffer, dialect: Dialect) -> list[Stat]:
     """
     ext = dialect is not Dialect.P9P2000
     out: list[Stat] = []
+    if isinstance(data, memoryview):
+        data = bytes(data)
     o, end = 0, len(data)
     try:
         while o < end:

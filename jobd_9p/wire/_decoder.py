@@ -8,8 +8,9 @@ Rules:
 """
 
 import struct
+from typing import NoReturn
 
-from ._codec import Buffer, _decode_body, _tables
+from ._codec import PAYLOAD_TYPES, Buffer, _decode_body, _tables
 from ._constants import DEFAULT_MSIZE, HEADER_SIZE
 from ._dialect import Dialect
 from ._errors import ProtocolError
@@ -80,14 +81,13 @@ class Decoder:
         if avail < size:
             return None
         typ, tag = _TYPE_TAG.unpack_from(buf, pos + 4)
-        with memoryview(buf) as view:
-            frame = view[pos : pos + size]
-            try:
-                msg = _decode_body(self._decoders, frame, typ, tag)
-            except ProtocolError as exc:
-                frame.release()
-                self._fail(exc)
-            frame.release()
+        try:
+            if PAYLOAD_TYPES[typ]:
+                msg = self._decode_view(buf, pos, size, typ, tag)
+            else:
+                msg = _decode_body(self._decoders, buf[pos : pos + size], typ, tag)
+        except ProtocolError as exc:
+            self._fail(exc)
         pos += size
         if pos == len(buf):
             buf.clear()
@@ -98,7 +98,13 @@ class Decoder:
         self._pos = pos
         return msg
 
-    def _fail(self, exc: ProtocolError) -> None:
+    def _decode_view(self, buf: bytearray, pos: int, size: int, typ: int, tag: int) -> Message:
+        # A payload is copied once, out of the stream buffer; the views are released before
+        # the buffer is resized (a bytearray cannot be resized while a view is exported).
+        with memoryview(buf) as view, view[pos : pos + size] as frame:
+            return _decode_body(self._decoders, frame, typ, tag)
+
+    def _fail(self, exc: ProtocolError) -> NoReturn:
         self._error = exc
         self._buf = bytearray()
         self._pos = 0

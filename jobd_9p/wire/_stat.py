@@ -1,6 +1,7 @@
 """Variable-length structures: stat(5) entries, walk names and qids, 9P2000.L dirents.
 
-Decoders here follow the rules of ``_compile``: they take ``(b, o, end)``, check every length
+Decoders here follow the rules of ``_compile`` (``b`` is bytes or bytearray, except for the
+dirent parser, which takes any buffer): they take ``(b, o, end)``, check every length
 against ``end`` and raise only ``struct.error``, ``UnicodeDecodeError`` or ``Malformed``.
 """
 
@@ -33,7 +34,7 @@ def _string(b: Any, o: int, end: int) -> tuple[str, int]:
     e = o + n
     if e > end:
         raise Malformed("string length exceeds its container")
-    return str(b[o:e], "utf-8"), e
+    return b[o:e].decode(), e
 
 
 def dec_stat(b: Any, o: int, end: int, extended: bool) -> tuple[Stat, int]:
@@ -50,7 +51,7 @@ def dec_stat(b: Any, o: int, end: int, extended: bool) -> tuple[Stat, int]:
         e = o + n
         if e > stat_end:
             raise Malformed("stat string exceeds the stat")
-        strings.append(str(b[o:e], "utf-8"))
+        strings.append(b[o:e].decode())
         o = e
     qid = _new_qid(qt, qv, qp)
     if not extended:
@@ -124,7 +125,7 @@ def dec_wnames(b: Any, o: int, end: int) -> tuple[tuple[str, ...], int]:
         e = o + k
         if e > end:
             raise Malformed("walk name exceeds the frame")
-        names.append(str(b[o:e], "utf-8"))
+        names.append(b[o:e].decode())
         o = e
     return tuple(names), o
 

@@ -22,7 +22,6 @@ from jobd_9p import wire
 from jobd_9p.wire import NOFID, NOTAG, Decoder, Dialect, Message, Qid, decode, encode
 
 DIOD = shutil.which("diod") or "/usr/sbin/diod"
-pytestmark = pytest.mark.skipif(not os.path.exists(DIOD), reason="diod is not installed")
 MSIZE = 8192 + wire.IOHDRSZ
 
 

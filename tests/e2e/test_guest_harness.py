@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 from guest import GuestBootError, GuestResult, GuestTimeout
 from guest.fixtures import Guest, guest, guest_kernel
 
@@ -200,6 +201,13 @@ async def test_timeout_kills_qemu_and_is_reported(guest: Guest) -> None:
     assert "timed out after 15 s" in str(caught.value)
     assert _qemu_children() == []
     assert _guest_tmpdirs() <= before
+
+
+async def test_time_box_is_real_time_even_under_a_mock_clock(
+    guest: Guest, autojump_clock: trio.testing.MockClock
+) -> None:
+    result = await guest.run("sleep 1; echo ok", timeout=60)
+    assert result.stdout == "ok\n"
 
 
 async def test_cancelled_run_kills_qemu_and_cleans_up(guest: Guest) -> None:

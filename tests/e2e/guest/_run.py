@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -100,22 +101,32 @@ def _kill_group(proc: trio.Process) -> None:
 
 
 async def _run_qemu(argv: list[str], outdir: Path, timeout: float) -> _Outcome:
+    # The time box is a real-time watchdog thread, not a trio deadline: a test running the server
+    # under trio.testing.MockClock(autojump_threshold=0) would otherwise expire it at once.
     started = time.monotonic()
     with open(outdir / "qemu_stderr", "wb") as err:
         proc = await trio.lowlevel.open_process(
             argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True
         )
-    try:
-        with trio.move_on_after(timeout):
-            await proc.wait()
-    finally:
+    expired = threading.Event()
+
+    def expire() -> None:
         if proc.returncode is None:
+            expired.set()
+            _kill_group(proc)
+
+    watchdog = threading.Timer(timeout, expire)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        await proc.wait()
+    finally:
+        watchdog.cancel()
+        if proc.returncode is None:  # cancelled, or an error: never leave qemu behind
             with trio.CancelScope(shield=True):
                 _kill_group(proc)
                 await proc.wait()
-                returncode = None
-        else:
-            returncode = proc.returncode
+    returncode = None if expired.is_set() else proc.returncode
     duration = time.monotonic() - started
     files = {}
     for name in (*_qemu.SERIAL_FILES, "qemu_stderr", _qemu.RELAY_LOG):

@@ -36,7 +36,7 @@ from ._cron_parse import (
 
 __all__ = ["Schedule", "ScheduleError", "parse"]
 
-_TZ_PREFIX = re.compile(r"TZ=(\S*)\s+(.*)", re.ASCII | re.DOTALL)
+_TZ_PREFIX = re.compile(r"(?i:TZ)=(\S*)\s+(.*)", re.ASCII | re.DOTALL)
 _ALLOWED = re.compile(r"[\x20-\x7e\t]*", re.ASCII)
 _SHOWN = 60
 _EARLIEST = dt.datetime(MIN_YEAR - 1, 12, 31, tzinfo=dt.UTC)

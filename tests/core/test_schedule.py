@@ -294,6 +294,10 @@ def test_tz_prefix_sets_the_zone() -> None:
     assert schedule.next_after(START) == dt.datetime(2026, 11, 29, 0, 0, tzinfo=UTC)
 
 
+def test_tz_prefix_is_case_insensitive_and_tolerates_tabs() -> None:
+    assert parse("tz=Asia/Tokyo\t0 9 * * *", default_tz=UTC).tz == ZoneInfo("Asia/Tokyo")
+
+
 def test_default_tz_and_local_zone() -> None:
     berlin = ZoneInfo("Europe/Berlin")
     assert parse("0 9 * * *", default_tz=berlin).tz is berlin

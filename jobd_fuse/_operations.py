@@ -162,6 +162,10 @@ class JobdOperations(pyfuse3.Operations):
         """How many inodes the kernel currently holds a lookup count on."""
         return len(self._lookups)
 
+    def lookup_count(self, inode: int) -> int:
+        """The kernel's current lookup count on ``inode`` (0: not known to the kernel)."""
+        return self._lookups.get(inode, 0)
+
     @property
     def open_handles(self) -> int:
         """How many files and directories are open through the mount."""

@@ -18,7 +18,10 @@ from typing import Any
 
 import trio
 
-from ._mount import MountError, MountFailed, mount_options, serve_fuse
+from jobd_9p.server import is_wildcard, open_listeners, serve_9p
+from jobd_core import CoreConfig, open_core
+
+from ._mount import MountError, MountFailed, check_mountpoint, mount_options, serve_fuse
 from ._operations import JobdOperations, NamespaceLike
 
 logger = logging.getLogger("jobd_fuse.cli")
@@ -109,15 +112,18 @@ async def _serve(
 
 
 async def _run_local(args: argparse.Namespace, ready: Callable[[], None]) -> None:
-    from jobd_core import CoreConfig, open_core  # type: ignore[attr-defined]
-
     start_9p: Callable[[trio.Nursery], Awaitable[Any]] | None = None
     async with open_core(CoreConfig(dbdir=args.dbdir)) as core:
         if not args.no_9p:
-            from jobd_9p.server import serve_9p  # type: ignore[import-not-found]
 
             async def start_9p(nursery: trio.Nursery) -> Any:
-                return await nursery.start(serve_9p, core.namespace, args.fsaddr)
+                if is_wildcard(args.fsaddr):
+                    logger.warning("9P on every interface (%s): whoever reaches the port can "
+                                   "run commands as this user", args.fsaddr)
+                listeners = await open_listeners(args.fsaddr)
+                addresses = await nursery.start(serve_9p, core.namespace, listeners)
+                logger.info("serving 9P at %s", ", ".join(addresses))
+                return addresses
 
         await _serve(args, core.namespace, start_9p, ready)
 
@@ -152,6 +158,13 @@ def _daemonize() -> Callable[[str], None]:
     return notify
 
 
+def _leaves(group: BaseExceptionGroup[MountError]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out += _leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``jobd-fuse``; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -162,11 +175,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     runner = _run_remote if args.remote else _run_local
     failures: list[str] = []
     try:
+        if not args.remote:  # fail before opening the database; serve_fuse checks again
+            check_mountpoint(args.mountpoint.absolute(), recover=not args.no_recover)
         trio.run(runner, args, lambda: notify("ok"))
-    except* MountError as group:
-        failures += [str(exc) for exc in group.exceptions]
     except* MountFailed as group:
-        failures += [f"cannot mount {args.mountpoint}: {exc}" for exc in group.exceptions]
+        failures += [f"cannot mount {args.mountpoint}: {exc}" for exc in _leaves(group)]
+    except* MountError as group:
+        failures += [str(exc) for exc in _leaves(group)]
     if failures:
         notify("; ".join(failures))
         for text in failures:

@@ -77,20 +77,28 @@ def _construct(cls: type, args: list[str], ns: dict[str, Any], var: str) -> list
 
 _WNAMES_INLINE = """\
     nw, = _H(b, o)
-    if nw > MAXWELEM: raise Malformed(f'{nw} walk elements (most is MAXWELEM)')
     o += 2
-    names = []
-    for _ in range(nw):
+    if nw == 1:
         if o + 2 > end: raise Malformed('walk name length cut')
         e = o + 2 + (b[o] | b[o + 1] << 8)
         if e > end: raise Malformed('walk name exceeds the frame')
-        names.append(b[o + 2:e].decode())
+        VAR = (b[o + 2:e].decode(),)
         o = e
-    VAR = tuple(names)"""
+    else:
+        if nw > MAXWELEM: raise Malformed(f'{nw} walk elements (most is MAXWELEM)')
+        names = []
+        for _ in range(nw):
+            if o + 2 > end: raise Malformed('walk name length cut')
+            e = o + 2 + (b[o] | b[o + 1] << 8)
+            if e > end: raise Malformed('walk name exceeds the frame')
+            names.append(b[o + 2:e].decode())
+            o = e
+        VAR = tuple(names)"""
 
 
 def _variable_field(code: str, var: str) -> list[str]:
-    # Twalk is the hottest message with a list in it: its loop is inlined to save a call.
+    # Twalk is the hottest message with a list in it: its loop is inlined to save a call, and
+    # one name (how Linux looks up each path component) skips the loop.
     if code == "W":
         return _WNAMES_INLINE.replace("VAR", var).splitlines()
     return [f"    {var}, o = dec_{code}(b, o, end)"]

@@ -1,7 +1,18 @@
 """Sans-IO 9P codec: 9P2000, 9P2000.u and 9P2000.L messages <-> bytes. No I/O here.
 
-``encode(msg, dialect)`` gives one whole frame; ``decode(frame, dialect)`` parses one;
-``Decoder`` splits a byte stream into messages. Malformed input raises only ``ProtocolError``.
+- ``encode(msg, dialect) -> bytes``: one whole frame (size[4] type[1] tag[2] body).
+- ``decode(frame, dialect) -> Message``: one whole frame, size field included.
+- ``Decoder(dialect, max_size)``: ``feed(data)``, ``next_message() -> Message | None``;
+  ``dialect`` and ``max_size`` are settable after Tversion.
+- ``Dialect.negotiate(version) -> Dialect | None`` (version(5) rules).
+- One frozen dataclass per message (``tag`` first, ``TYPE`` = wire type byte), plus ``Qid``,
+  ``Stat`` (``encode_stat``/``decode_stat``/``decode_stats``: 9P2000/.u directory reads) and
+  ``Dirent`` (``encode_dirents``/``decode_dirents``/``dirent_size``: .L Rreaddir data).
+- ``is_valid_in(cls, dialect)``: the per-dialect message table (a type outside it is a
+  ProtocolError when decoding); ``message_class(type_byte)``.
+
+Malformed input raises only ``ProtocolError`` (a ValueError; ``.tag`` / ``.msg_type`` when the
+header was readable). Encoding a field out of range raises ValueError.
 """
 
 from ._codec import (

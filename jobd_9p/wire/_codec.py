@@ -159,7 +159,10 @@ def decode(frame: Buffer, dialect: Dialect) -> Message:
     size, typ, tag = _HEADER_unpack(frame, 0)
     if size != n:
         raise ProtocolError(f"size field {size} does not match the frame's {n} bytes", tag=tag)
-    if frame.__class__ is memoryview and not PAYLOAD_TYPES[typ]:
+    if PAYLOAD_TYPES[typ]:
+        if frame.__class__ is bytearray:
+            frame = memoryview(frame)  # slice it without copying; the payload is copied once
+    elif frame.__class__ is not bytes:
         frame = bytes(frame)
     # inlined _tables(): this is the per-message hot path
     if dialect is _DIALECT_L:

@@ -12,7 +12,8 @@ Rules the generated decoders keep:
    ``ProtocolError``.
 2. Every length prefix is checked against the frame end before slicing; the last field must
    end exactly at the frame end.
-3. A data payload is copied exactly once (``bytes(b[o:e])``; no copy when ``b`` is bytes).
+3. A data payload is copied exactly once: ``bytes(b[o:e])`` of a memoryview, or the slice of
+   a bytes frame (``bytes()`` of bytes is the same object).
 """
 
 import dataclasses

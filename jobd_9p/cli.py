@@ -249,6 +249,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args)
     try:
         return trio.run(run, args)
-    except (OSError, JobdError) as exc:
-        logger.error("cannot serve on %s with dbdir %s: %s", args.fsaddr, args.dbdir, exc)
+    except (OSError, JobdError, BaseExceptionGroup) as exc:
+        reason = _expected_failure(exc)
+        if reason is None:
+            raise
+        logger.error("cannot serve on %s with dbdir %s: %s", args.fsaddr, args.dbdir, reason)
         return 1
+
+
+def _expected_failure(exc: BaseException) -> BaseException | None:
+    """The failure to report when ``exc`` (possibly a nursery's group) holds only environment
+    errors (OSError: address in use, dbdir unwritable; JobdError: database unusable), else None."""
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = [_expected_failure(e) for e in exc.exceptions]
+        return leaves[0] if leaves and all(leaf is not None for leaf in leaves) else None
+    return exc if isinstance(exc, OSError | JobdError) else None

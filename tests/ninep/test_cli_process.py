@@ -236,3 +236,19 @@ def test_unix_socket_address(spawn: Callable[..., Jobd], tmp_path: Path) -> None
         c.close()
     assert jobd.stop() == 0
     assert not path.exists()
+
+
+@pytest.mark.parametrize("kind", ["a-file", "not-a-database"])
+def test_unusable_dbdir_exits_1(tmp_path: Path, kind: str) -> None:
+    dbdir = tmp_path / "db"
+    if kind == "a-file":
+        dbdir.write_text("not a directory")
+    else:
+        dbdir.mkdir()
+        (dbdir / "jobd.sqlite3").write_text("garbage " * 100)
+    result = subprocess.run(
+        [sys.executable, "-m", "jobd_9p", "--dbdir", str(dbdir), "--fsaddr", "127.0.0.1:0"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "cannot serve on" in result.stderr and "Traceback" not in result.stderr

@@ -12,6 +12,8 @@ Rules this module keeps:
 5. Handlers raise only ``FUSEError``. ``JobdError`` is translated in exactly one place
    (``_fuse_op``) to its errno; anything else is a bug: logged with its traceback, answered EIO.
 6. Handlers only await the core; they never block the loop on disk or process work themselves.
+7. A node that also offers fresh async variants (``astat``/``alookup``/``achildren``: the
+   9P-backed remote namespace) is asked through them, so the bridge never serves a cached size.
 """
 
 from __future__ import annotations
@@ -100,6 +102,24 @@ def _fuse_op(
     return wrapper
 
 
+async def fresh_stat(node: Node) -> Stat:
+    """``node.stat()``, or its fresh async variant where the node has one (a remote node)."""
+    astat = getattr(node, "astat", None)
+    return await astat() if astat is not None else node.stat()
+
+
+async def fresh_lookup(node: Node, name: str) -> Node:
+    """``node.lookup(name)``, or its fresh async variant where the node has one."""
+    alookup = getattr(node, "alookup", None)
+    return await alookup(name) if alookup is not None else node.lookup(name)
+
+
+async def fresh_children(node: Node) -> list[Node]:
+    """``node.children()``, or its fresh async variant where the node has one."""
+    achildren = getattr(node, "achildren", None)
+    return await achildren() if achildren is not None else node.children()
+
+
 def entry_attributes(st: Stat) -> pyfuse3.EntryAttributes:
     """The FUSE attributes of a node's ``Stat`` (type bits added, true size, ns times)."""
     attrs = pyfuse3.EntryAttributes()
@@ -175,21 +195,21 @@ class JobdOperations(pyfuse3.Operations):
         node = self._nodes.get(inode)
         return node if node is not None else self._namespace.node(inode)
 
-    def _remember(self, node: Node) -> pyfuse3.EntryAttributes:
+    def _remember(self, node: Node, st: Stat | None = None) -> pyfuse3.EntryAttributes:
         """Count one kernel lookup of ``node`` and return its attributes."""
-        attrs = entry_attributes(node.stat())
+        attrs = entry_attributes(st if st is not None else node.stat())
         self._nodes[node.id] = node
         self._lookups[node.id] = self._lookups.get(node.id, 0) + 1
         return attrs
 
-    def _child(self, parent_inode: int, name: bytes) -> Node:
+    async def _child(self, parent_inode: int, name: bytes) -> Node:
         parent = self._node(parent_inode)
         text = os.fsdecode(name)
         if text == ".":
             return parent
         if text == "..":
             return parent.parent()
-        return parent.lookup(text)
+        return await fresh_lookup(parent, text)
 
     def _open_file(self, node: Node, handle: Handle) -> pyfuse3.FileInfo:
         fh = next(self._next_fh)
@@ -208,7 +228,8 @@ class JobdOperations(pyfuse3.Operations):
     async def lookup(
         self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext
     ) -> pyfuse3.EntryAttributes:
-        return self._remember(self._child(parent_inode, name))
+        node = await self._child(parent_inode, name)
+        return self._remember(node, await fresh_stat(node))
 
     async def forget(self, inode_list: Sequence[tuple[int, int]]) -> None:
         for inode, count in inode_list:
@@ -222,7 +243,7 @@ class JobdOperations(pyfuse3.Operations):
 
     @_fuse_op
     async def getattr(self, inode: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
-        return entry_attributes(self._node(inode).stat())
+        return entry_attributes(await fresh_stat(self._node(inode)))
 
     @_fuse_op
     async def setattr(
@@ -239,7 +260,7 @@ class JobdOperations(pyfuse3.Operations):
         if fields.update_size:
             await node.truncate(attr.st_size)
         # atime/mtime updates (touch) are accepted and ignored: times reflect the jobs.
-        return entry_attributes(node.stat())
+        return entry_attributes(await fresh_stat(node))
 
     @_fuse_op
     async def statfs(self, ctx: pyfuse3.RequestContext) -> pyfuse3.StatvfsData:
@@ -268,7 +289,9 @@ class JobdOperations(pyfuse3.Operations):
         directory = self._dirs.get(fh)
         if directory is None:
             raise FUSEError(errno.EBADF)
-        for child in directory.children():
+        # The first chunk lists afresh; later chunks continue from that listing by id.
+        children = await fresh_children(directory) if start_id == 0 else directory.children()
+        for child in children:
             if child.id <= start_id:
                 continue
             attrs = entry_attributes(child.stat())
@@ -288,11 +311,11 @@ class JobdOperations(pyfuse3.Operations):
 
     @_fuse_op
     async def rmdir(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
-        await self._child(parent_inode, name).remove()
+        await (await self._child(parent_inode, name)).remove()
 
     @_fuse_op
     async def unlink(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
-        await self._child(parent_inode, name).remove()
+        await (await self._child(parent_inode, name)).remove()
 
     @_fuse_op
     async def rename(

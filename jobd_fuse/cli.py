@@ -18,6 +18,7 @@ from typing import Any
 
 import trio
 
+from jobd_9p.remote import RemoteUnavailable, remote_namespace
 from jobd_9p.server import is_wildcard, open_listeners, serve_9p
 from jobd_core import CoreConfig, open_core
 
@@ -129,7 +130,12 @@ async def _run_local(args: argparse.Namespace, ready: Callable[[], None]) -> Non
 
 
 async def _run_remote(args: argparse.Namespace, ready: Callable[[], None]) -> None:
-    raise MountError("--remote is not available yet")
+    try:
+        async with remote_namespace(args.remote) as namespace:
+            logger.info("bridging jobd at %s", args.remote)
+            await _serve(args, namespace, None, ready)
+    except* RemoteUnavailable as group:
+        raise MountError(f"--remote {args.remote}: {_leaves(group)[0]}") from None
 
 
 def _daemonize() -> Callable[[str], None]:
@@ -158,7 +164,7 @@ def _daemonize() -> Callable[[str], None]:
     return notify
 
 
-def _leaves(group: BaseExceptionGroup[MountError]) -> list[BaseException]:
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     out: list[BaseException] = []
     for exc in group.exceptions:
         out += _leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]

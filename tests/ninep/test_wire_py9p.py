@@ -36,12 +36,14 @@ def _to_py9p_value(value: Any) -> Any:
 
 
 def _from_py9p_value(value: Any) -> Any:
+    if isinstance(value, int) and value < 0:
+        return value % 2**64  # plan9port's vlong offsets and lengths; on the wire they are u64
     if isinstance(value, py9p.Qid):
         return wire.Qid(value.type, value.vers, value.path)
     if isinstance(value, py9p.Dir):
-        fields = [getattr(value, f.name) for f in dataclasses.fields(value)]
-        fields[2] = _from_py9p_value(value.qid)
-        return wire.Stat(*fields)
+        return wire.Stat(
+            *(_from_py9p_value(getattr(value, f.name)) for f in dataclasses.fields(value))
+        )
     if isinstance(value, tuple):
         return tuple(_from_py9p_value(v) for v in value)
     return value
@@ -116,7 +118,9 @@ def test_stat_entries_encode_like_plan9port(data: st.DataObject) -> None:
 @settings(max_examples=300, deadline=None)
 @given(typ=st.sampled_from([c.TYPE for c in CLASSES]), body=st.binary(max_size=60))
 def test_plan9port_accepts_what_we_accept(typ: int, body: bytes) -> None:
-    # anything our decoder accepts is a frame plan9port decodes to the same message
+    # Anything our decoder accepts is a frame plan9port decodes to the same message. (Not the
+    # converse: we are stricter. plan9port passes a malformed stat through as opaque bytes,
+    # cuts C strings at NUL without checking UTF-8, and ignores some trailing bytes.)
     frame = (7 + len(body)).to_bytes(4, "little") + bytes([typ]) + b"\x01\x00" + body
     try:
         ours = decode(frame, P9)

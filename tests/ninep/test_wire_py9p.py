@@ -129,3 +129,18 @@ def test_plan9port_accepts_what_we_accept(typ: int, body: bytes) -> None:
     if "\\x00" in repr(ours):
         return  # NUL inside a string: plan9port's C strings cannot carry it
     assert from_py9p(py9p.decode_message(frame)) == ours
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.data())
+def test_mutated_vectors_we_accept_agree_with_plan9port(data: st.DataObject) -> None:
+    frame = bytearray(data.draw(st.sampled_from(P9_VECTORS)).frame)
+    for _ in range(data.draw(st.integers(1, 3))):
+        frame[data.draw(st.integers(0, len(frame) - 1))] = data.draw(st.integers(0, 255))
+    try:
+        ours = decode(bytes(frame), P9)
+    except wire.ProtocolError:
+        return
+    if "\\x00" in repr(ours):
+        return
+    assert from_py9p(py9p.decode_message(bytes(frame))) == ours

@@ -27,7 +27,7 @@ import trio
 from jobd_core import CoreConfig, JobdError, open_core
 
 from .server import is_wildcard, open_listeners, parse_fsaddr, serve_9p
-from .session import DEFAULT_MAX_MSIZE
+from .session import DEFAULT_MAX_MSIZE, MIN_MSIZE
 
 logger = logging.getLogger("jobd")
 
@@ -137,6 +137,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     try:
         parse_fsaddr(args.fsaddr)
         args.stderr_level = _glog_severity(args.stderrthreshold)
+        if args.max_msize < MIN_MSIZE:
+            raise ValueError(f"--max-msize must be at least {MIN_MSIZE}")
     except ValueError as exc:
         parser.error(str(exc))
     return args

@@ -60,7 +60,8 @@ def test_defaults() -> None:
 
 
 @pytest.mark.parametrize("argv", [["--fsaddr", "nohost"], ["-v=x"], ["-stderrthreshold=LOUD"],
-                                  ["--bogus"], ["-debug=maybe"]])  # fmt: skip
+                                  ["--bogus"], ["-debug=maybe"],
+                                  ["--max-msize", "100"]])  # fmt: skip
 def test_bad_usage_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         parse_args(argv)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -229,3 +230,34 @@ async def test_round_trips_per_second_with_py9p(address: str) -> None:
     rate = await in_thread(bench)
     print(f"py9p Tstat round trips/s on one connection: {rate:.0f}")
     assert rate > 100
+
+
+async def test_connection_limit(tmp_path: Path) -> None:
+    async with open_core(CoreConfig(dbdir=tmp_path / "db")) as core, \
+            trio.open_nursery() as nursery:  # fmt: skip
+        listeners = await open_listeners("127.0.0.1:0")
+        addr = (await nursery.start(partial(serve_9p, core.namespace, listeners,
+                                            max_connections=1)))[0]  # fmt: skip
+
+        def scenario() -> tuple[bool, list[str]]:
+            first = _connect(addr)
+            try:
+                extra = _raw(addr)
+                refused = _closed_by_server(extra)
+                extra.close()
+                names = _ls(first, 1, "")
+            finally:
+                first.close()
+            for _ in range(100):  # the slot frees once the server saw the close
+                try:
+                    later = _connect(addr)
+                except (py9p.ProtocolError, OSError):
+                    time.sleep(0.02)
+                    continue
+                later.close()
+                return refused, names
+            raise AssertionError("no connection accepted after the first closed")
+
+        refused, names = await in_thread(scenario)
+        assert refused and names == ["clone", "jobs"]
+        nursery.cancel_scope.cancel()

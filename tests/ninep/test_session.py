@@ -289,3 +289,24 @@ async def test_session_error_carries_text_on_u(core: Any) -> None:  # noqa: F811
     failure = await peer.fail(wire.Twalk, fid=0, newfid=1, wnames=("missing",))
     assert failure.errno == errno.ENOENT and "missing" in failure.ename
     assert isinstance(failure, Failed)
+
+
+async def test_fids_on_a_deleted_job(peer: Peer) -> None:
+    await peer.echo("clone", "gone:@daily:echo hi")
+    cmd = await peer.walk("jobs/gone/cmd")
+    opened = await peer.open("jobs/gone/status")
+    job = await peer.walk("jobs/gone")
+    await peer.echo("jobs/gone/ctl", "delete")
+    # the stat of a held fid still answers; opening, walking and reading do not
+    if peer.dotl:
+        await peer.ok(wire.Tgetattr, wire.Rgetattr, fid=cmd, request_mask=wire.P9_GETATTR_ALL)
+        peer.expect_errno(await peer.fail(wire.Tlopen, fid=cmd, flags=0), errno.ENOENT)
+    else:
+        await peer.ok(wire.Tstat, wire.Rstat, fid=cmd)
+        peer.expect_errno(await peer.fail(wire.Topen, fid=cmd, mode=0), errno.ENOENT)
+    peer.expect_errno(await peer.fail(wire.Twalk, fid=job, newfid=50, wnames=("cmd",)),
+                      errno.ENOENT)  # fmt: skip
+    peer.expect_errno(await peer.fail(wire.Tread, fid=opened, offset=0, count=100), errno.ENOENT)
+    for fid in (cmd, opened, job):
+        await peer.clunk(fid)
+    assert await peer.ls("jobs") == []

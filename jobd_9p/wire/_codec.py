@@ -2,7 +2,7 @@
 
 Rules:
 1. ``ProtocolError`` is the only exception decoding raises; every other failure inside a
-   generated decoder is translated here, in one place (``_decode_body``).
+   generated decoder is translated by ``bad_type`` / ``malformed`` (here and in Decoder).
 2. A Decoder that raised is dead: it raises ProtocolError again on every later call, because
    after a bad frame the byte stream can no longer be trusted (the server closes it).
 """
@@ -126,24 +126,14 @@ def encode(msg: Message, dialect: Dialect) -> bytes:
         raise ValueError(f"cannot encode {msg!r}: {exc}") from exc
 
 
-def _bad_type(typ: int, tag: int) -> ProtocolError:
+def bad_type(typ: int, tag: int) -> ProtocolError:
     cls = _BY_TYPE.get(typ)
     what = f"{cls.__name__} is not valid here" if cls else f"unknown message type {typ}"
     return ProtocolError(what, tag=tag, msg_type=typ)
 
 
-def _malformed(typ: int, tag: int, exc: Exception) -> ProtocolError:
+def malformed(typ: int, tag: int, exc: Exception) -> ProtocolError:
     return ProtocolError(f"malformed {_BY_TYPE[typ].__name__}: {exc}", tag=tag, msg_type=typ)
-
-
-def _decode_body(decoders: list[_Dec | None], frame: Any, typ: int, tag: int) -> Message:
-    dec = decoders[typ]
-    if dec is None:
-        raise _bad_type(typ, tag)
-    try:
-        return dec(frame, tag)
-    except (Malformed, struct.error, UnicodeDecodeError) as exc:
-        raise _malformed(typ, tag, exc) from None
 
 
 def decode(frame: Buffer, dialect: Dialect) -> Message:
@@ -174,11 +164,11 @@ def decode(frame: Buffer, dialect: Dialect) -> Message:
     else:
         raise TypeError(f"not a Dialect: {dialect!r}")
     if dec is None:
-        raise _bad_type(typ, tag)
+        raise bad_type(typ, tag)
     try:
         msg: Message = dec(frame, tag)
     except (Malformed, struct.error, UnicodeDecodeError) as exc:
-        raise _malformed(typ, tag, exc) from None
+        raise malformed(typ, tag, exc) from None
     return msg
 
 

@@ -10,14 +10,15 @@ Rules:
 import struct
 from typing import NoReturn
 
-from ._codec import PAYLOAD_TYPES, Buffer, _decode_body, _tables
+from ._codec import PAYLOAD_TYPES, Buffer, _tables, bad_type, malformed
+from ._compile import Malformed
 from ._constants import DEFAULT_MSIZE, HEADER_SIZE
 from ._dialect import Dialect
 from ._errors import ProtocolError
 from ._messages import Message
 
 _SIZE = struct.Struct("<I")
-_TYPE_TAG = struct.Struct("<BH")
+_HEADER = struct.Struct("<IBH")
 _COMPACT_AT = 1 << 16  # drop consumed bytes from the buffer once this many have accumulated
 
 
@@ -72,22 +73,28 @@ class Decoder:
         buf = self._buf
         pos = self._pos
         avail = len(buf) - pos
-        if avail < 4:
+        if avail < HEADER_SIZE:
+            if avail >= 4:
+                self._check_size(_SIZE.unpack_from(buf, pos)[0], None)
             return None
-        (size,) = _SIZE.unpack_from(buf, pos)
+        size, typ, tag = _HEADER.unpack_from(buf, pos)
         if size < HEADER_SIZE or size > self.max_size:
-            tag = _TYPE_TAG.unpack_from(buf, pos + 4)[1] if avail >= HEADER_SIZE else None
-            self._fail(ProtocolError(f"frame size {size} outside [7, {self.max_size}]", tag=tag))
+            self._check_size(size, tag)
         if avail < size:
             return None
-        typ, tag = _TYPE_TAG.unpack_from(buf, pos + 4)
+        dec = self._decoders[typ]
+        if dec is None:
+            self._fail(bad_type(typ, tag))
         try:
             if PAYLOAD_TYPES[typ]:
-                msg = self._decode_view(buf, pos, size, typ, tag)
+                # The payload is copied once, out of the stream buffer; the views are
+                # released before the buffer is resized (not possible while exported).
+                with memoryview(buf) as view, view[pos : pos + size] as frame:
+                    msg: Message = dec(frame, tag)
             else:
-                msg = _decode_body(self._decoders, buf[pos : pos + size], typ, tag)
-        except ProtocolError as exc:
-            self._fail(exc)
+                msg = dec(buf[pos : pos + size], tag)
+        except (Malformed, struct.error, UnicodeDecodeError) as exc:
+            self._fail(malformed(typ, tag, exc))
         pos += size
         if pos == len(buf):
             buf.clear()
@@ -98,11 +105,9 @@ class Decoder:
         self._pos = pos
         return msg
 
-    def _decode_view(self, buf: bytearray, pos: int, size: int, typ: int, tag: int) -> Message:
-        # A payload is copied once, out of the stream buffer; the views are released before
-        # the buffer is resized (a bytearray cannot be resized while a view is exported).
-        with memoryview(buf) as view, view[pos : pos + size] as frame:
-            return _decode_body(self._decoders, frame, typ, tag)
+    def _check_size(self, size: int, tag: int | None) -> None:
+        if size < HEADER_SIZE or size > self.max_size:
+            self._fail(ProtocolError(f"frame size {size} outside [7, {self.max_size}]", tag=tag))
 
     def _fail(self, exc: ProtocolError) -> NoReturn:
         self._error = exc

@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 ORPHAN_SWEEP = 1.0  # seconds between reaping passes over groups that outlived their run
 _KILL_POLL = 0.02
+FIRE_BATCH = 16  # due jobs planned between two yields to the event loop
 
 
 class LogSink(Protocol):
@@ -143,7 +144,7 @@ class Scheduler:
     async def _loop(self) -> None:
         while not self._closing:
             now = self._clock.now()
-            self._fire_due(now)
+            await self._fire_due(now)
             self._sweep_orphans()
             self._target_ns = self._heap[0][0] if self._heap else None
             with trio.CancelScope() as self._wake_scope:
@@ -161,16 +162,21 @@ class Scheduler:
         if fire_ns is None or self._target_ns is None or fire_ns < self._target_ns:
             self._wake_scope.cancel()
 
-    def _fire_due(self, now: datetime) -> None:
+    async def _fire_due(self, now: datetime) -> None:
+        """Handle every instant due by ``now``, yielding every ``FIRE_BATCH`` jobs so that runs
+        already fired start spawning (and the loop stays responsive) while the rest are planned."""
         now_ns = ns_from_datetime(now)
-        heap = self._heap
-        while heap and heap[0][0] <= now_ns:
-            fire_ns, seq, job_id = heapq.heappop(heap)
+        handled = 0
+        while self._heap and self._heap[0][0] <= now_ns:
+            fire_ns, seq, job_id = heapq.heappop(self._heap)
             slot = self._slots.get(job_id)
             if slot is None or slot.seq != seq:
                 continue  # stale: rescheduled, stopped or removed since
             self._handle_due(slot, datetime_from_ns(fire_ns), now)
-        if len(heap) > 2 * len(self._slots) + 1024:
+            handled += 1
+            if handled % FIRE_BATCH == 0:
+                await trio.lowlevel.checkpoint()
+        if len(self._heap) > 2 * len(self._slots) + 1024:
             self._compact()
 
     def _handle_due(self, slot: _Slot, due: datetime, now: datetime) -> None:

@@ -8,8 +8,10 @@ Rules this module keeps:
    already in flight is answered with an error and not run.
 3. Tflush cancels the flushed request's cancel scope and waits for that request to finish; its
    reply is suppressed, and Rflush is sent only afterwards, so no reply ever follows its Rflush.
+   Requests that change state are the exception: they complete (see ``_MUTATIONS``).
 4. A malformed frame closes that one connection (logged as a warning). Disconnection cancels the
-   connection's requests and clunks its fids. Nothing a connection does stops the server.
+   connection's reads, lets its mutations finish, and clunks its fids. Nothing a connection does
+   stops the server.
 """
 
 from __future__ import annotations
@@ -196,13 +198,34 @@ async def serve_connection(
         logger.exception("connection %s failed", conn.peer)
 
 
+# Requests that change state are not cancelled by Tflush, Tversion or a disconnect: they run to
+# completion (bounded by MUTATION_TIMEOUT) and only their reply is dropped, so a client's Ctrl-C
+# never leaves a job half created or half deleted. flush(5) allows answering the flush after the
+# flushed request completed; reads and everything else are cancelled at once.
+_MUTATIONS = (wire.Twrite, wire.Tremove, wire.Tunlinkat, wire.Twstat, wire.Tsetattr, wire.Tclunk,
+              wire.Tcreate, wire.Tlcreate, wire.Tmkdir)  # fmt: skip
+MUTATION_TIMEOUT = 60.0
+
+
 @dataclass(eq=False)
 class _Request:
     tag: int
+    mutation: bool = False
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     done: trio.Event = field(default_factory=trio.Event)
     flushed: bool = False
     counted: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mutation:
+            self.scope.shield = True
+            self.scope.relative_deadline = MUTATION_TIMEOUT
+
+    def abort(self) -> None:
+        """Tflush/Tversion: the reply is dropped; the work is cancelled unless it mutates."""
+        self.flushed = True
+        if not self.mutation:
+            self.scope.cancel()
 
 
 class _Connection:
@@ -263,7 +286,7 @@ class _Connection:
             async with self._send_lock:
                 await self._send_locked(reply)
             return
-        request = _Request(msg.tag)
+        request = _Request(msg.tag, mutation=isinstance(msg, _MUTATIONS))
         if not isinstance(msg, wire.Tflush):  # flushes must get through a full connection
             await self._slots.acquire()
             request.counted = True
@@ -273,8 +296,7 @@ class _Connection:
 
     async def _version(self, msg: wire.Tversion) -> None:
         for request in list(self._inflight.values()):  # version(5): outstanding I/O is aborted
-            request.flushed = True
-            request.scope.cancel()
+            request.abort()
         for request in list(self._inflight.values()):
             await request.done.wait()
         reply = await self.session.handle(msg)
@@ -308,8 +330,7 @@ class _Connection:
         target = self._inflight.get(oldtag)
         if target is None or target is flush:
             return
-        target.flushed = True
-        target.scope.cancel()
+        target.abort()
         await target.done.wait()
 
     def _free(self, request: _Request) -> None:

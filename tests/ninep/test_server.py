@@ -68,6 +68,7 @@ class _Gate:
         self.entered = 0
         self.cancelled = 0
         self.closed = 0
+        self.written = 0
 
 
 class _SlowHandle(Handle):
@@ -84,6 +85,9 @@ class _SlowHandle(Handle):
         return b"done"[offset : offset + count]
 
     async def write(self, offset: int, data: bytes) -> int:
+        self.gate.entered += 1
+        await self.gate.release.wait()
+        self.gate.written += len(data)
         return len(data)
 
     async def close(self) -> None:
@@ -181,6 +185,35 @@ async def test_flush_cancels_and_rflush_comes_last() -> None:
         ns.gate.release.set()
         reply = await client.rpc(wire.Tread(tag=5, fid=10, offset=0, count=100))
         assert reply == wire.Rread(tag=5, data=b"done")
+
+
+async def test_flush_lets_a_write_complete_and_drops_its_reply() -> None:
+    ns = _Namespace()
+    async with served(ns) as (client, finished):
+        await client.connect()
+        await client.open("slow", 10)
+        reply = await client.rpc(wire.Twalk(tag=2, fid=0, newfid=11, wnames=("slow",)))
+        assert isinstance(await client.rpc(wire.Tlopen(tag=2, fid=11, flags=1)), wire.Rlopen)
+        await client.send(wire.Twrite(tag=5, fid=11, offset=0, data=b"start"))
+        while ns.gate.entered < 1:
+            await trio.sleep(0.001)
+        await client.send(wire.Tflush(tag=6, oldtag=5))
+        await trio.sleep(0.05)
+        assert ns.gate.written == 0  # Rflush waits for the write
+        ns.gate.release.set()
+        assert await client.recv() == wire.Rflush(tag=6)
+        assert ns.gate.written == 5
+        # a disconnect mid-write lets the write finish too
+        ns.gate.release = trio.Event()
+        await client.send(wire.Twrite(tag=7, fid=11, offset=0, data=b"again"))
+        while ns.gate.entered < 2:
+            await trio.sleep(0.001)
+        await client.stream.aclose()
+        await trio.sleep(0.05)
+        assert not finished.is_set()
+        ns.gate.release.set()
+        await finished.wait()
+        assert ns.gate.written == 10 and isinstance(reply, wire.Rwalk)
 
 
 async def test_flush_of_unknown_or_finished_tag() -> None:

@@ -164,7 +164,9 @@ def plan_startup(
         return StartupPlan(NOTHING_MISSED, None, None, first_fire(schedule, now, None))
     first = schedule.next_after(watermark)
     if first is None or first > now:
-        return StartupPlan(NOTHING_MISSED, None, watermark, first_fire(schedule, now, watermark))
+        # nothing in (watermark, now]: the first instant after the watermark is also the first
+        # after now (instants are whole seconds), which saves a second look-up per job at start-up
+        return StartupPlan(NOTHING_MISSED, None, watermark, first)
     plan = plan_due(
         schedule, first, now, tolerance=tolerance, cap=cap, catchup=catchup == "latest"
     )

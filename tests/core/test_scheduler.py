@@ -300,3 +300,23 @@ async def test_shutdown_kills_what_outlives_the_grace(clock: trio.testing.MockCl
         assert group_members(pid) == []
         scheduler.run_now(slow)  # after shutdown nothing starts
     assert slow.runtime.run_count == 1
+
+
+async def test_add_many_yields_and_schedules_everything(clock: trio.testing.MockClock) -> None:
+    sink = MemorySink()
+    scheduler, _wall = make_scheduler(sink)
+    jobs = [make_job("true", "0 0 * * *", started=True) for _ in range(300)]
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await trio.lowlevel.checkpoint()
+
+    async with running(scheduler), trio.open_nursery() as nursery:
+        nursery.start_soon(ticker)
+        await scheduler.add_many(jobs)
+        nursery.cancel_scope.cancel()
+    assert ticks >= 300 // 64  # the loop ran other tasks in between
+    assert all(j.runtime.next_run == datetime(2026, 1, 2, tzinfo=UTC) for j in jobs)

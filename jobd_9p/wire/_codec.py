@@ -22,7 +22,6 @@ from ._messages import CLASSIC_MESSAGES, DOTL_MESSAGES, Dirent, Message, Stat
 from ._stat import (
     dec_stat,
     dec_stat_n,
-    dec_wnames,
     dec_wqids,
     enc_stat,
     enc_stat_n,
@@ -54,7 +53,6 @@ class _Tables:
     def __init__(self, dialect: Dialect) -> None:
         ext = dialect is not Dialect.P9P2000
         helpers: dict[str, Any] = {
-            "dec_W": dec_wnames,
             "dec_R": dec_wqids,
             "dec_S": partial(dec_stat_n, extended=ext),
             "enc_W": enc_wnames,

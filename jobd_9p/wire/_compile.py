@@ -123,7 +123,8 @@ def compile_builder(cls: type[T]) -> Callable[..., T]:
 def compile_decoder(cls: type[Message], layout: Layout, helpers: dict[str, Any]) -> Decoder:
     """Build the decoder ``dec(frame, tag) -> cls`` for one layout.
 
-    ``helpers`` must provide ``dec_W``, ``dec_R``, ``dec_S`` (``(b, o, end) -> (value, o)``).
+    ``helpers`` must provide ``dec_R``, ``dec_S`` (``(b, o, end) -> (value, o)``); walk
+    names (``W``) are decoded inline.
     """
     ns = _namespace(helpers)
     ns["cls"] = cls

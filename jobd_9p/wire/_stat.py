@@ -28,15 +28,6 @@ _new_dirent = compile_builder(Dirent)
 _WQIDS = [struct.Struct("<H" + "BIQ" * n) for n in range(MAXWELEM + 1)]
 
 
-def _string(b: Any, o: int, end: int) -> tuple[str, int]:
-    (n,) = _H_unpack(b, o)
-    o += 2
-    e = o + n
-    if e > end:
-        raise Malformed("string length exceeds its container")
-    return b[o:e].decode(), e
-
-
 def dec_stat(b: Any, o: int, end: int, extended: bool) -> tuple[Stat, int]:
     """Decode one stat entry (size[2] first) at ``o``; it must fit before ``end``."""
     size, typ, dev, qt, qv, qp, mode, atime, mtime, length = _STAT_FIXED.unpack_from(b, o)
@@ -110,24 +101,6 @@ def enc_stat_n(stat: Stat, extended: bool) -> bytes:
     """Rstat/Twstat's ``n[2] stat[n]``."""
     raw = enc_stat(stat, extended)
     return _H_pack(len(raw)) + raw
-
-
-def dec_wnames(b: Any, o: int, end: int) -> tuple[tuple[str, ...], int]:
-    """Twalk's ``nwname[2] nwname*(wname[s])``."""
-    (n,) = _H_unpack(b, o)
-    if n > MAXWELEM:
-        raise Malformed(f"{n} walk elements (most is {MAXWELEM})")
-    o += 2
-    names = []
-    for _ in range(n):
-        (k,) = _H_unpack(b, o)
-        o += 2
-        e = o + k
-        if e > end:
-            raise Malformed("walk name exceeds the frame")
-        names.append(b[o:e].decode())
-        o = e
-    return tuple(names), o
 
 
 def enc_wnames(names: tuple[str, ...]) -> bytes:

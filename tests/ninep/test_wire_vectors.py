@@ -146,6 +146,10 @@ def test_stat_helpers_match_the_vectors() -> None:
         wire.decode_stats(raw[:-1], Dialect.P9P2000)
     with pytest.raises(ProtocolError):  # a 9P2000 entry read as .u lacks the .u fields
         wire.decode_stat(raw, Dialect.U)
+    with pytest.raises(ProtocolError):
+        wire.decode_stat(memoryview(raw)[:-3], Dialect.P9P2000)
+    with pytest.raises(ValueError):
+        wire.encode_stat(dataclasses.replace(STAT, type=0x10000), Dialect.P9P2000)
 
 
 def test_dirent_helpers_match_the_vector() -> None:
@@ -173,6 +177,21 @@ def _s(text: bytes) -> bytes:
     return struct.pack("<H", len(text)) + text
 
 
+STAT_RAW = bytes.fromhex("3a00" + STAT_HEX.replace(" ", ""))
+
+
+def _stat_n(raw: bytes, pad: int = 0) -> bytes:
+    """Rstat's n[2] stat[n], with ``pad`` junk bytes counted in n after the stat."""
+    return struct.pack("<H", len(raw) + pad) + raw + b"\x00" * pad
+
+
+def _grow(raw: bytes, extra: int) -> bytes:
+    """A stat entry whose size field claims ``extra`` more bytes than its fields take."""
+    size = struct.unpack_from("<H", raw)[0] + extra
+    body = raw[2:] + b"\x00" * max(extra, 0)
+    return struct.pack("<H", size) + body
+
+
 MALFORMED = [
     ("empty", b"", None),
     ("shorter than a header", b"\x07\x00\x00\x00\x78\x01", None),
@@ -198,6 +217,9 @@ MALFORMED = [
     ("Twrite count beyond the frame", _frame(118, 8, struct.pack("<IQI", 1, 0, 2**31)), 8),
     ("Rstat n beyond the frame", _frame(125, 9, b"\x40\x00" + b"\x00" * 10), 9),
     ("Rstat n disagrees with the stat size", _frame(125, 9, b"\x05\x00\x03\x00abc"), 9),
+    ("Rstat n larger than the stat", _frame(125, 9, _stat_n(STAT_RAW, pad=2)), 9),
+    ("stat size beyond its fields", _frame(125, 9, _stat_n(_grow(STAT_RAW, 2))), 9),
+    ("stat size short of its fields", _frame(125, 9, _stat_n(_grow(STAT_RAW, -1))), 9),
     ("Rlerror is not 9P2000", _frame(7, 10, b"\x02\x00\x00\x00"), 10),
     ("Tgetattr is not 9P2000", _frame(24, 11, struct.pack("<IQ", 1, 0x7FF)), 11),
 ]
@@ -212,6 +234,16 @@ def test_malformed_frames_raise_protocol_error_with_tag(
     assert isinstance(info.value, ValueError)
     assert info.value.tag == tag
     assert str(info.value)
+
+
+def test_malformed_u_stat_sizes() -> None:
+    raw = wire.encode_stat(STAT_U, Dialect.U)
+    for bad in (_grow(raw, 3), _grow(raw, -2)):
+        with pytest.raises(ProtocolError) as info:
+            decode(_frame(125, 9, _stat_n(bad)), Dialect.U)
+        assert info.value.tag == 9
+        with pytest.raises(ProtocolError):
+            wire.decode_stat(bad, Dialect.U)
 
 
 def test_malformed_rstat_in_u_when_stat_lacks_u_fields() -> None:
@@ -249,6 +281,41 @@ def test_stream_decoder_yields_the_messages_before_a_bad_frame() -> None:
     with pytest.raises(ProtocolError) as info:
         dec.next_message()
     assert info.value.tag == 9 and info.value.msg_type == 0
+
+
+def test_stream_decoder_rejects_a_bad_body_with_its_tag() -> None:
+    dec = Decoder(Dialect.L)
+    dec.feed(encode(Tclunk(1, 1), Dialect.L) + _frame(110, 42, b"\x00\x00\x00\x00\x01\x00"))
+    assert dec.next_message() == Tclunk(1, 1)
+    with pytest.raises(ProtocolError, match="malformed Twalk") as info:
+        dec.next_message()
+    assert (info.value.tag, info.value.msg_type) == (42, Twalk.TYPE)
+    dec = Decoder(Dialect.L)
+    dec.feed(_frame(117, 43, struct.pack("<I", 9) + b"short"))  # a payload message, too
+    with pytest.raises(ProtocolError, match="malformed Rread") as info:
+        dec.next_message()
+    assert info.value.tag == 43
+
+
+def test_stream_decoder_compacts_its_buffer() -> None:
+    frame = encode(Rread(7, b"y" * 1000), Dialect.P9P2000)
+    dec = Decoder(Dialect.P9P2000)
+    for round_ in range(3):
+        dec.feed(frame * 100 + frame[:500])  # > 64 KiB, ending inside a frame
+        assert [dec.next_message() for _ in range(100)] == [Rread(7, b"y" * 1000)] * 100
+        assert dec.next_message() is None
+        assert dec.buffered == 500, round_
+        dec.feed(frame[500:])
+        assert dec.next_message() == Rread(7, b"y" * 1000)
+        assert dec.buffered == 0
+
+
+def test_not_a_dialect() -> None:
+    with pytest.raises(TypeError):
+        decode(encode(Tclunk(1, 1), Dialect.L), "9P2000.L")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        encode(Tclunk(1, 1), "9P2000.L")  # type: ignore[arg-type]
+    assert Dialect.L.extended and Dialect.U.extended and not Dialect.P9P2000.extended
 
 
 def test_stream_decoder_switches_dialect_and_size_after_version() -> None:

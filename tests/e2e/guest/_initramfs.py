@@ -89,6 +89,7 @@ def _base_entries(modules_dir: Path, busybox: Path) -> list[_cpio.Entry]:
         *_applet_links(busybox),
         _cpio.file("init", (_HERE / "init.sh").read_bytes(), 0o755),
         _cpio.file("bin/as-user", (_HERE / "as-user.sh").read_bytes(), 0o755),
+        _cpio.file("bin/mount9p", (_HERE / "mount9p.sh").read_bytes(), 0o755),
         _cpio.file("etc/passwd", PASSWD.encode()),
         _cpio.file("etc/group", GROUP.encode()),
         _cpio.file("etc/guest-modules", "".join(f"{n}\n" for n, _ in modules).encode()),
@@ -102,8 +103,7 @@ def _fingerprint(kernel_dir: Path, busybox: Path) -> str:
     for part in (
         kernel_dir / ".complete",
         busybox,
-        _HERE / "init.sh",
-        _HERE / "as-user.sh",
+        *sorted(_HERE.glob("*.sh")),
         Path(__file__),
         Path(_cpio.__file__),
         Path(_modules.__file__),

@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import trio
@@ -44,12 +44,36 @@ class GuestResult:
     exit_code: int
     stdout: str
     stderr: str
-    dmesg: str
+    dmesg: str = field(repr=False)
     duration_s: float
     boot_s: float
     script_s: float
-    console: str
+    console: str = field(repr=False)
     relay_log: str
+
+    def check(self) -> GuestResult:
+        """This result, if the script exited 0.
+
+        Raises:
+            GuestScriptFailed: it did not; the message has the exit code, the output and the last
+                lines of dmesg.
+        """
+        if self.exit_code != 0:
+            raise GuestScriptFailed(self)
+        return self
+
+
+class GuestScriptFailed(AssertionError):
+    """``GuestResult.check`` on a script that exited non-zero (an ``AssertionError`` for pytest)."""
+
+    def __init__(self, result: GuestResult) -> None:
+        self.result = result
+        dmesg_tail = "\n".join(result.dmesg.splitlines()[-15:])
+        super().__init__(
+            f"guest script exited {result.exit_code}\n"
+            f"--- stdout ---\n{result.stdout[-_TAIL:]}\n--- stderr ---\n{result.stderr[-_TAIL:]}\n"
+            f"--- relay ---\n{result.relay_log[-_TAIL:]}\n--- dmesg (tail) ---\n{dmesg_tail}"
+        )
 
 
 class GuestError(Exception):

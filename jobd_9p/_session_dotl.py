@@ -3,7 +3,8 @@
 Rules this module keeps:
 1. What the Linux client needs works: attach/walk/getattr/setattr/lopen/read/write/readdir/
    unlinkat/statfs/fsync/lock. What jobd's synthetic tree cannot do gets a fitting errno:
-   creating or linking files EPERM, renames EPERM, readlink EINVAL, xattrs ENODATA/EOPNOTSUPP.
+   creating or linking files EPERM, renames EPERM, readlink EINVAL; no extended attributes
+   (getxattr ENODATA, listxattr an empty list, setxattr EOPNOTSUPP).
 2. Locks always succeed and nothing is ever reported locked: there is nothing to protect.
 """
 
@@ -134,12 +135,15 @@ class DotLHandlers:
         return wire.Rsetattr(tag=msg.tag)
 
     async def _xattrwalk(self, msg: wire.Txattrwalk) -> wire.Message:
-        self._fids.get(msg.fid)
+        fid = self._fids.get(msg.fid)
         if msg.newfid != msg.fid:
             self._fids.check_free(msg.newfid)
         if msg.name:
             raise SessionError(f"no extended attribute {msg.name!r}", errno.ENODATA)
-        raise SessionError("extended attributes are not supported", errno.EOPNOTSUPP)
+        # listxattr: an empty list, read through newfid (as diod answers)
+        listing = Fid(msg.newfid, fid.node, fid.uname, mode=OpenMode(), xattr_list=True)
+        self._fids.add(listing)
+        return wire.Rxattrwalk(tag=msg.tag, size=0)
 
     async def _xattrcreate(self, msg: wire.Txattrcreate) -> wire.Message:
         self._fids.get(msg.fid)

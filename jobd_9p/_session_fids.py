@@ -34,6 +34,7 @@ class Fid:
     stat_reader: StatDirReader | None = None  # 9P2000/.u directory reads
     dirent_reader: DirentReader | None = None  # .L Treaddir
     remove_on_close: bool = False
+    xattr_list: bool = False  # a Txattrwalk fid listing the (no) extended attributes
 
     @property
     def is_dir(self) -> bool:

@@ -149,7 +149,8 @@ class Session(DotLHandlers):
         return wire.Rversion(tag=msg.tag, msize=msize, version=dialect.value)
 
     async def _auth(self, msg: wire.Tauth) -> wire.Message:
-        raise SessionError("authentication not required", errno.EOPNOTSUPP)
+        # ENOENT is what diod answers and what diod's client tools take as "no auth needed".
+        raise SessionError("authentication not required", errno.ENOENT)
 
     async def _attach(self, msg: wire.Tattach) -> wire.Message:
         self._fids.check_free(msg.fid)
@@ -165,8 +166,11 @@ class Session(DotLHandlers):
     # ------------------------------------------------------------------------------- walking
     async def _walk(self, msg: wire.Twalk) -> wire.Message:
         fid = self._fids.get(msg.fid)
-        if fid.opened or fid.opening:
-            raise SessionError(f"fid {msg.fid} is open; walk a clone instead", errno.EBADF)
+        if msg.newfid == msg.fid and (fid.opened or fid.opening):
+            raise SessionError(f"fid {msg.fid} is open and cannot move", errno.EBADF)
+        # walk(5) forbids walking from an open fid at all; diod allows it into a new fid and
+        # diod's tools rely on it (diodls -l walks from the directory it reads). The new fid
+        # is a plain unopened fid, so nothing about the open one changes.
         if msg.newfid != msg.fid:
             self._fids.check_free(msg.newfid)
         if len(msg.wnames) > wire.MAXWELEM:
@@ -260,6 +264,8 @@ class Session(DotLHandlers):
     async def _read(self, msg: wire.Tread) -> wire.Message:
         fid = self._opened(msg.fid, want_write=False)
         count = min(msg.count, self.iounit)
+        if fid.xattr_list:
+            return wire.Rread(tag=msg.tag, data=b"")  # jobd's files have no extended attributes
         if fid.is_dir:
             if fid.stat_reader is None:
                 raise SessionError("directories are read with Treaddir in 9P2000.L", errno.EISDIR)

@@ -56,7 +56,8 @@ def measure(number: int = 2000) -> list[tuple[str, float, float, float, float]]:
             _best(lambda m=theirs: py9p.encode_message(m), number),  # type: ignore[misc]
             _best(lambda f=frame: py9p.decode_message(f), number),  # type: ignore[misc]
         )
-        rows.append((name, *(t * 1e6 for t in row)))
+        oe, od, pe, pd = (t * 1e6 for t in row)
+        rows.append((name, oe, od, pe, pd))
     return rows
 
 

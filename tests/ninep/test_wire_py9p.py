@@ -20,7 +20,7 @@ P9 = Dialect.P9P2000
 _RENAMED = {"wnames": "wname", "wqids": "wqid"}
 _DOTU_ONLY = {"n_uname", "errno", "extension"}
 # plan9port strings are C strings (no NUL); its offsets and lengths are signed 64-bit
-TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=12)
+TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12)
 
 
 def _to_py9p_value(value: Any) -> Any:

@@ -350,7 +350,7 @@ def test_decoded_payload_does_not_alias_the_stream_buffer() -> None:
     msg = dec.next_message()
     dec.feed(encode(Rread(2, b"xyz"), Dialect.P9P2000))
     assert dec.next_message() == Rread(2, b"xyz")
-    assert msg == Rread(1, b"abc") and type(msg.data) is bytes  # type: ignore[union-attr]
+    assert isinstance(msg, Rread) and msg == Rread(1, b"abc") and type(msg.data) is bytes
 
 
 @pytest.mark.parametrize(

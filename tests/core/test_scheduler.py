@@ -320,3 +320,19 @@ async def test_add_many_yields_and_schedules_everything(clock: trio.testing.Mock
         nursery.cancel_scope.cancel()
     assert ticks >= 300 // 64  # the loop ran other tasks in between
     assert all(j.runtime.next_run == datetime(2026, 1, 2, tzinfo=UTC) for j in jobs)
+
+
+async def test_long_sleep_notices_a_jump_within_a_minute(clock: trio.testing.MockClock) -> None:
+    sink = MemorySink()
+    scheduler, wall = make_scheduler(sink)
+    job = make_job("echo ran", "0 * * * *", started=True)  # hourly: asleep until 13:00
+    async with running(scheduler):
+        scheduler.add(job)
+        await trio.sleep(10)
+        jumped_at = trio.current_time()
+        wall.jump(timedelta(hours=5))  # now 17:00:10.3; 13:00 .. 17:00 were never reached
+        await sink.wait_for(lambda: job.runtime.missed > 0)
+        assert trio.current_time() - jumped_at <= 60
+    assert sink.texts(job)[0].startswith("missed 5 runs (jobd was ")
+    assert job.runtime.run_count == 0  # 17:00 was over a minute old when noticed: no burst
+    assert job.runtime.next_run == datetime(2026, 1, 1, 18, 0, tzinfo=UTC)

@@ -35,7 +35,6 @@ from ._stat import encode_dirents as encode_dirents
 Buffer = bytes | bytearray | memoryview
 
 _HEADER_unpack = struct.Struct("<IBH").unpack_from
-_SIZE = struct.Struct("<I")
 _BY_TYPE: dict[int, type[Message]] = {c.TYPE: c for c in (*CLASSIC_MESSAGES, *DOTL_MESSAGES)}
 # Types whose body is a data payload (Rread, Twrite, Rreaddir): the only ones decoded from a
 # memoryview (no copy of the frame before the payload's one copy); every other frame is
@@ -121,7 +120,7 @@ def encode(msg: Message, dialect: Dialect) -> bytes:
     try:
         return enc(msg)
     except struct.error as exc:
-        raise ValueError(f"cannot encode {msg!r}: {exc}") from exc
+        raise ValueError(f"cannot encode {type(msg).__name__} (tag {msg.tag}): {exc}") from exc
 
 
 def bad_type(typ: int, tag: int) -> ProtocolError:

@@ -403,9 +403,10 @@ def _check_args(args: argparse.Namespace) -> None:
         for what in ("name", "schedule"):
             if ":" in getattr(args, what):
                 raise UsageError(f"a job {what} cannot contain ':' (clone splits on it)")
+        return  # the server judges the rest of a definition, in its own words
     name = getattr(args, "name", None)
     if name is not None and ("/" in name or name in ("", ".", "..")):
-        raise UsageError(f"bad job name {name!r}")
+        raise UsageError(f"bad job name {name!r}")  # it would walk somewhere else
 
 
 def run(argv: Sequence[str], out: TextIO) -> int:

@@ -112,12 +112,15 @@ class Session(DotLHandlers):
             return error_reply(msg.tag, exc, self.dialect)
 
     async def close(self) -> None:
-        """Clunk every fid (disconnect or Tversion). Never raises for the core's errors."""
+        """Clunk every fid (disconnect or Tversion). Never raises (except cancellation): a fid
+        that fails to close is logged and the others are still closed."""
         for fid in self._fids.drain():
             try:
                 await fid.close()
             except JobdError as exc:
                 logger.warning("closing fid %d failed: %s", fid.num, exc)
+            except Exception:
+                logger.exception("closing fid %d failed unexpectedly", fid.num)
 
     # ------------------------------------------------------------------------------ dispatch
     def _handler_for(self, msg: wire.Message) -> Handler:

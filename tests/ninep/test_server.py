@@ -289,6 +289,7 @@ async def test_malformed_frame_closes_only_that_connection(
         await good.connect()
         await bad.stream.send_all(garbage)
         if len(garbage) == 9:  # truncated frame: the server waits for the rest, then EOF
+            assert isinstance(bad.stream, trio.StapledStream)
             await bad.stream.send_eof()
         assert await bad.recv() is None
         await bad_done.wait()

@@ -31,8 +31,14 @@ async def address(tmp_path: Path) -> AsyncIterator[str]:
         nursery.cancel_scope.cancel()
 
 
+def _hostport(addr: str) -> tuple[str, int]:
+    parsed = parse_fsaddr(addr)
+    assert not isinstance(parsed, str)
+    return parsed
+
+
 def _connect(addr: str) -> py9p.Client:
-    host, port = parse_fsaddr(addr)  # type: ignore[misc]
+    host, port = _hostport(addr)
     client = py9p.Client.connect_tcp(host, port, timeout=10)
     client.negotiate()
     client.attach(0, uname="tester")
@@ -118,8 +124,7 @@ async def test_seed_workflow_with_py9p(address: str) -> None:
 
 
 def _raw(addr: str) -> socket.socket:
-    host, port = parse_fsaddr(addr)  # type: ignore[misc]
-    return socket.create_connection((host, port), timeout=10)
+    return socket.create_connection(_hostport(addr), timeout=10)
 
 
 def _closed_by_server(sock: socket.socket) -> bool:

@@ -147,11 +147,12 @@ async def test_walk_past_a_file_and_from_an_open_fid(peer: Peer) -> None:
 async def test_walk_newfid_equal_to_fid_moves_it(peer: Peer) -> None:
     fid = await peer.walk("")
     await peer.ok(wire.Twalk, wire.Rwalk, fid=fid, newfid=fid, wnames=("jobs",))
-    reply = await peer.ok(wire.Tstat if not peer.dotl else wire.Tgetattr,
-                          wire.Rstat if not peer.dotl else wire.Rgetattr,
-                          **({"fid": fid} if not peer.dotl
-                             else {"fid": fid, "request_mask": wire.P9_GETATTR_ALL}))  # fmt: skip
-    qid = reply.stat.qid if isinstance(reply, wire.Rstat) else reply.qid
+    if peer.dotl:
+        attr = await peer.ok(wire.Tgetattr, wire.Rgetattr, fid=fid,
+                             request_mask=wire.P9_GETATTR_ALL)  # fmt: skip
+        qid = attr.qid
+    else:
+        qid = (await peer.ok(wire.Tstat, wire.Rstat, fid=fid)).stat.qid
     assert qid.path == 3
     # a failed walk (first name) leaves the fid where it was
     await peer.fail(wire.Twalk, fid=fid, newfid=fid, wnames=("nope",))

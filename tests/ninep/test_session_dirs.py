@@ -41,7 +41,7 @@ async def test_dir_read_offsets_must_continue(core: Any, version: str) -> None: 
                       errno.EINVAL)  # fmt: skip
     peer.expect_errno(await peer.fail(wire.Tread, fid=fid, offset=one, count=10), errno.EINVAL)
     second = await peer.ok(wire.Tread, wire.Rread, fid=fid, offset=one, count=8000)
-    names = [s.name for s in wire.decode_stats(first.data + second.data, peer.dialect)]
+    names = [s.name for s in wire.decode_stats(first.data + second.data, wire.Dialect(version))]
     assert names == [f"job{i}" for i in range(5)]
     end = await peer.ok(wire.Tread, wire.Rread, fid=fid, offset=one + len(second.data), count=99)
     assert end.data == b""
@@ -55,12 +55,12 @@ async def test_dir_stat_entries_describe_nodes(core: Any, version: str) -> None:
     await _make_jobs(peer, ["hello"])
     fid = await peer.open("jobs/hello")
     data = (await peer.ok(wire.Tread, wire.Rread, fid=fid, offset=0, count=8000)).data
-    stats = {s.name: s for s in wire.decode_stats(data, peer.dialect)}
+    stats = {s.name: s for s in wire.decode_stats(data, wire.Dialect(version))}
     assert stats["cmd"].length == len("echo hello\n")
     assert stats["cmd"].mode == 0o644 and stats["log"].mode == 0o444
     root = await peer.open("")
     data = (await peer.ok(wire.Tread, wire.Rread, fid=root, offset=0, count=8000)).data
-    jobs = {s.name: s for s in wire.decode_stats(data, peer.dialect)}["jobs"]
+    jobs = {s.name: s for s in wire.decode_stats(data, wire.Dialect(version))}["jobs"]
     assert jobs.mode & wire.DMDIR and jobs.qid.type == wire.QTDIR
 
 

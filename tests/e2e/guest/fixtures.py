@@ -27,11 +27,12 @@ _TAIL = 2000
 class Guest:
     """A test's handle on the guest kernel: ``await guest.run(script, port=...)`` boots one guest.
 
-    Every run is logged (exit code, times, output tails), so a failing test's captured log shows
-    them; ``results`` keeps this test's results in order.
+    Every run is summarised (exit code, times, output and dmesg tails) in a report section of the
+    test, which pytest prints when the test fails; ``results`` keeps this test's results in order.
     """
 
     kernel: GuestKernel
+    node: pytest.Item | None = None
     results: list[GuestResult] = field(default_factory=list)
 
     async def run(
@@ -59,18 +60,21 @@ class Guest:
             guest_port=guest_port,
         )
         self.results.append(result)
-        log.info(
-            "guest run: exit %d in %.1f s wall (boot %.2f s, script %.2f s guest time)\n"
-            "--- stdout ---\n%s\n--- stderr ---\n%s\n--- relay ---\n%s",
-            result.exit_code,
-            result.duration_s,
-            result.boot_s,
-            result.script_s,
-            result.stdout[-_TAIL:],
-            result.stderr[-_TAIL:],
-            result.relay_log[-_TAIL:],
-        )
+        summary = _summary(result)
+        log.debug("guest run: %s", summary)
+        if self.node is not None:
+            self.node.add_report_section("call", f"guest run {len(self.results)}", summary)
         return result
+
+
+def _summary(result: GuestResult) -> str:
+    dmesg_tail = "\n".join(result.dmesg.splitlines()[-10:])
+    return (
+        f"exit {result.exit_code} in {result.duration_s:.1f} s wall "
+        f"(boot {result.boot_s:.2f} s, script {result.script_s:.2f} s guest time)\n"
+        f"--- stdout ---\n{result.stdout[-_TAIL:]}\n--- stderr ---\n{result.stderr[-_TAIL:]}\n"
+        f"--- relay ---\n{result.relay_log[-_TAIL:]}\n--- dmesg (tail) ---\n{dmesg_tail}"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +84,6 @@ def guest_kernel() -> GuestKernel:
 
 
 @pytest.fixture
-def guest(guest_kernel: GuestKernel) -> Iterator[Guest]:
+def guest(guest_kernel: GuestKernel, request: pytest.FixtureRequest) -> Iterator[Guest]:
     """A per-test ``Guest``: ``result = await guest.run(script, port=server_port)``."""
-    yield Guest(guest_kernel)
+    yield Guest(guest_kernel, request.node)

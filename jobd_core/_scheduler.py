@@ -174,7 +174,11 @@ class Scheduler:
             slot = self._slots.get(job_id)
             if slot is None or slot.seq != seq:
                 continue  # stale: rescheduled, stopped or removed since
-            self._handle_due(slot, datetime_from_ns(fire_ns), now)
+            try:
+                self._handle_due(slot, datetime_from_ns(fire_ns), now)
+            except Exception:  # one job's bad schedule must not stop every other job
+                log.exception("job %s: cannot handle its fire; unscheduled", slot.job.name)
+                self._unschedule(slot)
             handled += 1
             if handled % FIRE_BATCH == 0:
                 await trio.lowlevel.checkpoint()

@@ -336,3 +336,33 @@ async def test_long_sleep_notices_a_jump_within_a_minute(clock: trio.testing.Moc
     assert sink.texts(job)[0].startswith("missed 5 runs (jobd was ")
     assert job.runtime.run_count == 0  # 17:00 was over a minute old when noticed: no burst
     assert job.runtime.next_run == datetime(2026, 1, 1, 18, 0, tzinfo=UTC)
+
+
+class _BrokenAfterFirst:
+    """A schedule whose engine fails once a fire is handled (stands in for an engine bug)."""
+
+    def __init__(self, first: datetime) -> None:
+        self.first = first
+
+    def next_after(self, start: datetime) -> datetime | None:
+        return self.first if start < self.first else None
+
+    def iter_after(self, start: datetime):  # type: ignore[no-untyped-def]
+        raise RuntimeError("engine bug")
+
+
+@pytest.mark.allow_error_logs
+async def test_one_broken_job_does_not_stop_the_others(
+    clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = MemorySink()
+    scheduler, _wall = make_scheduler(sink)
+    broken = make_job("echo broken", started=True)
+    broken.schedule = _BrokenAfterFirst(T0 + 10 * S)  # type: ignore[assignment]
+    good = make_job("echo good", "0/30 * * * * ? *", started=True)
+    async with running(scheduler):
+        scheduler.add(broken)
+        scheduler.add(good)
+        await sink.wait_for(lambda: good.runtime.run_count >= 2)
+    assert broken.runtime.next_run is None and broken.runtime.run_count == 0
+    assert any("cannot handle its fire" in r.getMessage() for r in caplog.records)

@@ -19,7 +19,15 @@ from pathlib import Path
 import pytest
 import trio
 import trio.testing
-from guest import GuestBootError, GuestResult, GuestScriptFailed, GuestTimeout
+from guest import (
+    GuestBootError,
+    GuestKernel,
+    GuestResult,
+    GuestScriptFailed,
+    GuestTimeout,
+    _cpio,
+    _modules,
+)
 from guest.fixtures import Guest, guest, guest_kernel
 
 __all__ = ["guest", "guest_kernel"]  # fixtures used by name below
@@ -109,6 +117,50 @@ def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private default temp dir for this test, so leftovers of its guest runs can be seen."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     return tmp_path
+
+
+def test_modules_load_in_dependency_order(guest_kernel: GuestKernel) -> None:
+    order = [name for name, _ in _modules.resolve(guest_kernel.kernel.modules_dir)]
+    # Debian 6.1's graph, as measured with modinfo in issue 4
+    assert order == [
+        "virtio_ring",
+        "virtio_pci_modern_dev",
+        "virtio_pci_legacy_dev",
+        "virtio",
+        "virtio_pci",
+        "failover",
+        "net_failover",
+        "virtio_net",
+        "9pnet",
+        "9pnet_fd",
+        "netfs",
+        "fscache",
+        "9p",
+    ]
+
+
+def test_cpio_archives_read_back_with_cpio(tmp_path: Path) -> None:
+    image = _cpio.archive(
+        [
+            _cpio.file("/a/b/file", b"data\n"),
+            _cpio.symlink("bin/sh", "/bin/busybox"),
+            _cpio.char_device("dev/console", 5, 1),
+        ]
+    )
+    listing = subprocess.run(
+        ["cpio", "-it", "--quiet"], input=image, capture_output=True, check=True
+    ).stdout.split()
+    assert listing == [b"a", b"a/b", b"a/b/file", b"bin", b"bin/sh", b"dev", b"dev/console"]
+    subprocess.run(["cpio", "-id", "--quiet"], input=image, cwd=tmp_path, check=True)
+    assert (tmp_path / "a/b/file").read_bytes() == b"data\n"
+    assert os.readlink(tmp_path / "bin/sh") == "/bin/busybox"
+
+
+async def test_bad_env_names_and_file_paths_are_refused(guest: Guest) -> None:
+    with pytest.raises(ValueError, match="variable names"):
+        await guest.run("true", env={"NOT-A-NAME": "x"})
+    with pytest.raises(ValueError, match="bad archive path"):
+        await guest.run("true", extra_files={"/../etc/x": b""})
 
 
 async def test_exit_code_stdout_and_stderr_come_back(guest: Guest) -> None:

@@ -104,6 +104,8 @@ class GuestKernel:
         Raises:
             GuestTimeout: the run exceeded ``timeout`` seconds; qemu was killed.
             GuestBootError: qemu or the guest failed before the script reported its exit code.
+            ValueError: an ``env`` name is not a shell identifier, or an ``extra_files`` path is
+                empty or climbs out with ``..``.
         """
         variables = {
             "GUEST_ADDR": _qemu.GUEST_ADDR,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import shlex
 import shutil
 import struct
@@ -35,6 +36,9 @@ PASSWD = (
     "nobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n"
 )
 GROUP = "root:x:0:\nalice:x:1000:\nbob:x:1001:\nnogroup:x:65534:\n"
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class InitramfsError(Exception):
@@ -143,8 +147,12 @@ def run_archive(script: str, env: Mapping[str, str], extra_files: Mapping[str, b
     Extra files get mode 0755.
 
     Raises:
-        ValueError: an extra file's path is empty or climbs out with ``..``.
+        ValueError: an extra file's path is empty or climbs out with ``..``, or a variable name is
+            not a shell identifier.
     """
+    bad = [name for name in env if not _IDENTIFIER.fullmatch(name)]
+    if bad:
+        raise ValueError(f"not shell variable names: {bad}")
     env_text = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
     entries = [
         _cpio.file("run/jobd/script.sh", script.encode(), 0o755),

@@ -50,6 +50,7 @@ class Guest:
         Raises:
             GuestTimeout: the run exceeded ``timeout`` seconds; qemu was killed.
             GuestBootError: qemu or the guest failed before the script reported its exit code.
+            ValueError: a bad ``env`` name or ``extra_files`` path.
         """
         result = await self.kernel.run(
             script,

@@ -227,6 +227,19 @@ grep 9p /proc/mounts
     assert " /mnt " not in result.stdout  # unmounted; /mnt2 kept working on its own connection
 
 
+async def test_only_the_forwarded_endpoint_is_reachable(guest: Guest, diod: Diod) -> None:
+    probe = "nc -w 2 {} {} </dev/null >/dev/null 2>&1 && echo open || echo closed"
+    script = "\n".join(
+        [
+            probe.format("$SERVER", "$PORT"),
+            probe.format("10.0.2.2", diod.port),  # the host's loopback via slirp's gateway
+            probe.format("$SERVER", diod.port),  # another port on the forwarded address
+        ]
+    )
+    result = (await guest.run(script, port=diod.port)).check()
+    assert result.stdout.split() == ["open", "closed", "closed"]
+
+
 async def test_failing_mount_is_an_exit_code_and_the_relay_says_why(guest: Guest) -> None:
     result = await guest.run(MOUNT_L, port=_free_port(), env={"EXPORT": "/"})
     assert result.exit_code != 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -120,6 +121,17 @@ class Node(ABC):
         from ._errors import NotADirectory
 
         raise NotADirectory(f"{self.name}: not a directory")
+
+    def children_after(self, after: int) -> Iterator[Node]:
+        """The children whose id is greater than ``after``, ascending by id: where a readdir
+        resumes from a cookie (``0``: from the start). Lazy, so reading a large directory in
+        chunks costs each chunk only what it takes (unlike filtering ``children()``).
+
+        Raises:
+            NotADirectory: this node is a file.
+            NotFound: this directory was removed.
+        """
+        return iter([child for child in self.children() if child.id > after])
 
     @abstractmethod
     async def open(self, mode: OpenMode) -> Handle:

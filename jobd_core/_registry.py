@@ -162,6 +162,8 @@ class Registry:
         self.scheduler: SchedulerPort | None = None
         self.sink = StoreLogSink(store, self.entries, limit=log_limit, now_ns=self.now_ns)
         self.jobs_version = 0
+        self._ids: list[int] | None = None
+        self._ids_version = -1
         self.jobs_mtime_ns = datetime_ns(now())
 
     # -- lookup ---------------------------------------------------------------------------------
@@ -182,6 +184,13 @@ class Registry:
 
     def by_id(self, job_id: int) -> JobEntry | None:
         return self.entries.get(job_id)
+
+    def sorted_ids(self) -> list[int]:
+        """The job ids in ascending order (cached until the set of jobs changes; do not mutate)."""
+        if self._ids_version != self.jobs_version or self._ids is None:
+            self._ids = list(self.entries)
+            self._ids_version = self.jobs_version
+        return self._ids
 
     def __iter__(self) -> Iterator[JobEntry]:
         """Jobs in ascending id order (ids only grow, so insertion order is id order)."""

@@ -16,11 +16,13 @@ Rules this module keeps:
 
 from __future__ import annotations
 
+import bisect
 import grp
+import itertools
 import os
 import pwd
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 
 from ._errors import AccessDenied, InvalidArgument, IsADirectory, NotFound
@@ -304,6 +306,18 @@ class JobsDir(_Base):
 
     def children(self) -> list[Node]:
         return [self.ns.job_dir(entry) for entry in self.ns.registry]
+
+    def children_after(self, after: int) -> Iterator[Node]:
+        registry = self.ns.registry
+        ids = registry.sorted_ids()
+        start = bisect.bisect_right(ids, max(after - JOB_BASE, -1) // JOB_STRIDE) if after else 0
+        return self._job_dirs(ids, start, after)
+
+    def _job_dirs(self, ids: list[int], start: int, after: int) -> Iterator[Node]:
+        for job_id in itertools.islice(ids, start, None):
+            entry = self.ns.registry.by_id(job_id)
+            if entry is not None and job_dir_id(job_id) > after:
+                yield self.ns.job_dir(entry)
 
     async def open(self, mode: OpenMode) -> Handle:
         return self._open_dir(mode)

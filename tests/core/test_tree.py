@@ -370,3 +370,22 @@ async def test_children_sorted_by_id(core: Core) -> None:
     kids = path(core, "jobs").children()
     assert [n.name for n in kids] == ["b", "a", "c"]
     assert [n.id for n in kids] == sorted(n.id for n in kids)
+
+
+async def test_children_after_resumes_from_a_cookie(core: Core) -> None:
+    for i in range(30):
+        await clone(core, f"j{i}:{FAR}:true")
+    jobs = path(core, "jobs")
+    await path(core, "jobs", "j5").remove()
+    everything = jobs.children()
+    assert [n.id for n in jobs.children_after(0)] == [n.id for n in everything]
+    for cookie in (1, 17, everything[3].id, everything[3].id + 2, everything[-1].id):
+        assert [n.id for n in jobs.children_after(cookie)] == [
+            n.id for n in everything if n.id > cookie
+        ]
+    job = everything[0]
+    assert [n.name for n in job.children_after(job.id + 2)] == ["schedule", "log", "status"]
+    assert [n.name for n in core.namespace.root.children_after(2)] == ["jobs"]
+    await job.remove()
+    with pytest.raises(NotFound):
+        job.children_after(0)

@@ -1,0 +1,140 @@
+"""jobd_9p.client against the real jobd server (core + server in this process, over TCP)."""
+
+from __future__ import annotations
+
+import errno
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+from _inproc import Served, jobd
+
+from jobd_9p import wire
+from jobd_9p.client import Client, ConnectionClosed, RemoteError
+
+DIALECTS = [wire.Dialect.P9P2000, wire.Dialect.U, wire.Dialect.L]
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    async with jobd(tmp_path / "db") as s:
+        yield s
+
+
+async def _write(client: Client, root: int, path: list[str], data: bytes) -> None:
+    fid, _ = await client.walk(root, path)
+    try:
+        await client.open_for(fid, read=False, write=True)
+        await client.write(fid, 0, data)
+    finally:
+        await client.clunk(fid)
+
+
+async def _read(client: Client, root: int, path: list[str]) -> bytes:
+    fid, _ = await client.walk(root, path)
+    try:
+        await client.open_for(fid)
+        return await client.read_all(fid)
+    finally:
+        await client.clunk(fid)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.value)
+async def test_every_dialect(served: Served, dialect: wire.Dialect) -> None:
+    client = await Client.connect(served.addr, dialect=dialect)
+    assert client.dialect is dialect
+    root, qid = await client.attach()
+    assert qid.path == 1 and qid.type & wire.QTDIR
+    await _write(client, root, ["clone"], b"hello:@daily:echo hi")
+    assert await _read(client, root, ["jobs", "hello", "cmd"]) == b"echo hi\n"
+
+    jobs, _ = await client.walk(root, ["jobs"])
+    await client.open_for(jobs)
+    if dialect is wire.Dialect.L:
+        names = [e.name for e in await client.readdir_all(jobs)]
+    else:
+        names = [st.name for st in await client.read_dir(jobs)]
+    assert "hello" in names
+    await client.clunk(jobs)
+
+    cmd, _ = await client.walk(root, ["jobs", "hello", "cmd"])
+    await client.truncate(cmd)  # Twstat "don't touch" + length 0, or Tsetattr size
+    await client.open_for(cmd, read=False, write=True)
+    await client.write(cmd, 0, b"echo replaced\n")
+    await client.clunk(cmd)
+    assert await _read(client, root, ["jobs", "hello", "cmd"]) == b"echo replaced\n"
+
+    with pytest.raises(RemoteError) as dup:
+        await _write(client, root, ["clone"], b"hello:@daily:echo hi")
+    assert dup.value.errno == errno.EEXIST
+    if dialect is not wire.Dialect.L:
+        assert dup.value.message == "job exists: hello"  # the server's own words
+    with pytest.raises(RemoteError) as missing:
+        await client.walk(root, ["jobs", "nosuch"])
+    assert missing.value.errno == errno.ENOENT
+    await client.aclose()
+
+
+async def test_many_concurrent_requests(served: Served) -> None:
+    client = await Client.connect(served.addr, dialect=wire.Dialect.U)
+    root, _ = await client.attach()
+    await _write(client, root, ["clone"], b"c:@daily:true")
+    results: list[bytes] = []
+
+    async def one() -> None:
+        results.append(await _read(client, root, ["jobs", "c", "ctl"]))
+
+    started = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for _ in range(1000):
+            nursery.start_soon(one)
+    elapsed = time.perf_counter() - started
+    assert results == [b"stopped\n"] * 1000
+    assert client._calls == {}
+    print(f"1000 concurrent walk/open/read/clunk on jobd: {elapsed * 1000:.0f} ms")
+    await client.aclose()
+
+
+async def test_cancellations_leave_client_and_server_consistent(served: Served) -> None:
+    client = await Client.connect(served.addr, dialect=wire.Dialect.L)
+    root, _ = await client.attach()
+    await _write(client, root, ["clone"], b"c:@daily:true")
+
+    async def reader(delay_checkpoints: int) -> None:
+        with trio.CancelScope() as scope:
+            scopes.append(scope)
+            for _ in range(delay_checkpoints):
+                await trio.lowlevel.checkpoint()
+            while True:
+                await _read(client, root, ["jobs", "c", "status"])
+
+    scopes: list[trio.CancelScope] = []
+    async with trio.open_nursery() as nursery:
+        for i in range(100):
+            nursery.start_soon(reader, i % 7)
+        for _ in range(20):
+            await trio.sleep(0.005)
+        for scope in scopes:  # requests cut at every stage: sending, waiting, clunking
+            scope.cancel()
+    await trio.testing.wait_all_tasks_blocked()
+    assert client._calls == {}
+    assert not client.is_closed
+    assert await _read(client, root, ["jobs", "c", "ctl"]) == b"stopped\n"
+    await client.aclose()
+
+
+async def test_server_going_away(served: Served) -> None:
+    client = await Client.connect(served.addr, dialect=wire.Dialect.U)
+    root, _ = await client.attach()
+    await served.stop_serving()
+    with trio.fail_after(5):
+        await client.closed_event.wait()
+    with pytest.raises(ConnectionClosed) as gone:
+        await client.walk(root, ["jobs"])
+    assert gone.value.errno == errno.ENOTCONN
+    with pytest.raises(ConnectionClosed) as refused:
+        await Client.connect(served.addr)
+    assert refused.value.errno == errno.ECONNREFUSED

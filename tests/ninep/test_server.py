@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_session_support import core  # noqa: F401
 
 from jobd_9p import wire
@@ -345,3 +347,38 @@ async def test_outstanding_limit_pauses_reading() -> None:
         ns.gate.release.set()
         tags = sorted(r.tag for r in [await client.recv() for _ in range(3)] if r is not None)
         assert tags == [20, 21, 22]
+
+
+async def _garbage_run(payload: bytes) -> None:
+    ns = _Namespace()
+    ns.gate.release.set()
+    async with served(ns) as (client, finished):
+        await client.connect()
+        await client.stream.send_all(payload)
+        await client.stream.send_eof()  # type: ignore[attr-defined]
+        while await client.recv() is not None:  # replies, until the server closes
+            pass
+        await finished.wait()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_end_in_replies_or_a_close(payload: bytes) -> None:
+    trio.run(_garbage_run, payload)  # fails on an escaping exception or an ERROR log
+
+
+_REQUEST_TYPES = [cls.TYPE for cls in (*wire.CLASSIC_MESSAGES, *wire.DOTL_MESSAGES)
+                  if cls.__name__.startswith("T")]  # fmt: skip
+
+
+def _frame(kind: int, tag: int, body: bytes) -> bytes:
+    return (7 + len(body)).to_bytes(4, "little") + bytes([kind]) + tag.to_bytes(2, "little") + body
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_REQUEST_TYPES), st.integers(0, 3),
+                          st.binary(max_size=40)), max_size=8))  # fmt: skip
+def test_well_framed_random_bodies_never_break_the_server(
+    frames: list[tuple[int, int, bytes]],
+) -> None:
+    trio.run(_garbage_run, b"".join(_frame(kind, tag, body) for kind, tag, body in frames))

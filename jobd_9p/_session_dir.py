@@ -76,9 +76,7 @@ class DirentReader:
         """
         entries: list[wire.Dirent] = []
         used = 0
-        for child in node.children():
-            if child.id <= cookie:
-                continue
+        for child in node.children_after(cookie):
             size = wire.dirent_size(child.name)
             if used + size > count:
                 if not entries:

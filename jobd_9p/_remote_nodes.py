@@ -193,16 +193,22 @@ class RemoteNode(Node):
     # -- async, fresh ---------------------------------------------------------------------------
 
     async def astat(self) -> Stat:
-        """The node's stat, fetched now.
+        """The node's stat, fetched now; a node found gone keeps its last known values (as the
+        core's nodes do after removal).
 
         Raises:
-            NotFound: the node is gone. RemoteUnavailable: no server.
+            RemoteUnavailable: no server.
         """
+        if self.removed:
+            return self._stat
         try:
             st = await self.ns.call(lambda c, r: stat_at(c, r, self.path, self.name))
         except NotFound:
             self.ns.forget(self)
-            raise
+            return self._stat
+        if st.id != self.id:  # the name now belongs to a new job: this node is gone
+            self.ns.forget(self)
+            return self._stat
         self._stat = st
         return st
 

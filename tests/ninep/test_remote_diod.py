@@ -113,8 +113,11 @@ async def test_async_api_sees_outside_changes_at_once(ns: RemoteNamespace, diod:
     (diod.export / "new.txt").write_bytes(b"longer")
     assert (await node.astat()).size == 6
     (diod.export / "new.txt").unlink()
+    assert (await node.astat()).size == 6  # gone: the last known values, as the core does
     with pytest.raises(NotFound):
-        await node.astat()
+        ns.node(node.id)
+    with pytest.raises(NotFound):
+        await node.open(OpenMode())
 
 
 async def test_background_poll_refreshes_directories_in_use(

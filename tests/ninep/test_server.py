@@ -1,5 +1,6 @@
 """The trio server over in-memory streams: tags, Tflush, Tversion, malformed frames, disconnects,
-limits and the debug trace. (TCP and real clients: test_server_tcp.py.)"""
+limits and the debug trace. (TCP and real clients: test_server_tcp.py.) Tests that wait use
+pytest-trio's ``autojump_clock``: their sleeps cost no real time."""
 
 from __future__ import annotations
 
@@ -158,7 +159,7 @@ async def served(namespace: Any, **kw: Any) -> AsyncIterator[tuple[RawClient, tr
 
 
 # --------------------------------------------------------------------------------- tests
-async def test_many_outstanding_tags() -> None:
+async def test_many_outstanding_tags(autojump_clock: trio.testing.MockClock) -> None:
     ns = _Namespace()
     async with served(ns) as (client, _):
         await client.connect()
@@ -172,7 +173,7 @@ async def test_many_outstanding_tags() -> None:
         assert sorted(r.tag for r in replies if isinstance(r, wire.Rread)) == list(range(20, 30))
 
 
-async def test_flush_cancels_and_rflush_comes_last() -> None:
+async def test_flush_cancels_and_rflush_comes_last(autojump_clock: trio.testing.MockClock) -> None:
     ns = _Namespace()
     async with served(ns) as (client, _):
         await client.connect()
@@ -189,7 +190,7 @@ async def test_flush_cancels_and_rflush_comes_last() -> None:
         assert reply == wire.Rread(tag=5, data=b"done")
 
 
-async def test_flush_lets_a_write_complete_and_drops_its_reply() -> None:
+async def test_flush_lets_a_write_complete_and_drops_its_reply(autojump_clock: trio.testing.MockClock) -> None:
     ns = _Namespace()
     async with served(ns) as (client, finished):
         await client.connect()
@@ -230,7 +231,7 @@ async def test_flush_of_unknown_or_finished_tag() -> None:
         assert await client.rpc(wire.Tflush(tag=9, oldtag=5)) == wire.Rflush(tag=9)
 
 
-async def test_duplicate_inflight_tag_is_an_error() -> None:
+async def test_duplicate_inflight_tag_is_an_error(autojump_clock: trio.testing.MockClock) -> None:
     ns = _Namespace()
     async with served(ns) as (client, _):
         await client.connect()
@@ -245,7 +246,7 @@ async def test_duplicate_inflight_tag_is_an_error() -> None:
         assert await client.recv() == wire.Rread(tag=5, data=b"done")
 
 
-async def test_tversion_aborts_outstanding_requests_and_clunks() -> None:
+async def test_tversion_aborts_outstanding_requests_and_clunks(autojump_clock: trio.testing.MockClock) -> None:
     ns = _Namespace()
     async with served(ns) as (client, _):
         await client.connect()
@@ -258,7 +259,7 @@ async def test_tversion_aborts_outstanding_requests_and_clunks() -> None:
         assert ns.gate.cancelled == 1 and ns.gate.closed == 1
 
 
-async def test_disconnect_mid_request_cancels_and_clunks() -> None:
+async def test_disconnect_mid_request_cancels_and_clunks(autojump_clock: trio.testing.MockClock) -> None:
     ns = _Namespace()
     async with served(ns) as (client, finished):
         await client.connect()
@@ -333,7 +334,7 @@ def test_brief_shortens_data() -> None:
     assert "1000 bytes" in text and len(text) < 120
 
 
-async def test_outstanding_limit_pauses_reading() -> None:
+async def test_outstanding_limit_pauses_reading(autojump_clock: trio.testing.MockClock) -> None:
     ns = _Namespace()
     async with served(ns, max_outstanding=2) as (client, _):
         await client.connect()

@@ -20,6 +20,8 @@ from jobd_9p import wire
 from jobd_9p.server import brief, serve_connection
 from jobd_core import Handle, Kind, Node, NotFound, OpenMode, Stat
 
+Clock = trio.testing.MockClock
+
 
 class RawClient:
     """Frames in, frames out over a stream; nothing checked for the caller."""
@@ -159,7 +161,7 @@ async def served(namespace: Any, **kw: Any) -> AsyncIterator[tuple[RawClient, tr
 
 
 # --------------------------------------------------------------------------------- tests
-async def test_many_outstanding_tags(autojump_clock: trio.testing.MockClock) -> None:
+async def test_many_outstanding_tags(autojump_clock: Clock) -> None:
     ns = _Namespace()
     async with served(ns) as (client, _):
         await client.connect()
@@ -173,7 +175,7 @@ async def test_many_outstanding_tags(autojump_clock: trio.testing.MockClock) -> 
         assert sorted(r.tag for r in replies if isinstance(r, wire.Rread)) == list(range(20, 30))
 
 
-async def test_flush_cancels_and_rflush_comes_last(autojump_clock: trio.testing.MockClock) -> None:
+async def test_flush_cancels_and_rflush_comes_last(autojump_clock: Clock) -> None:
     ns = _Namespace()
     async with served(ns) as (client, _):
         await client.connect()
@@ -190,7 +192,7 @@ async def test_flush_cancels_and_rflush_comes_last(autojump_clock: trio.testing.
         assert reply == wire.Rread(tag=5, data=b"done")
 
 
-async def test_flush_lets_a_write_complete_and_drops_its_reply(autojump_clock: trio.testing.MockClock) -> None:
+async def test_flush_lets_a_write_complete_and_drops_its_reply(autojump_clock: Clock) -> None:
     ns = _Namespace()
     async with served(ns) as (client, finished):
         await client.connect()
@@ -231,7 +233,7 @@ async def test_flush_of_unknown_or_finished_tag() -> None:
         assert await client.rpc(wire.Tflush(tag=9, oldtag=5)) == wire.Rflush(tag=9)
 
 
-async def test_duplicate_inflight_tag_is_an_error(autojump_clock: trio.testing.MockClock) -> None:
+async def test_duplicate_inflight_tag_is_an_error(autojump_clock: Clock) -> None:
     ns = _Namespace()
     async with served(ns) as (client, _):
         await client.connect()
@@ -246,7 +248,7 @@ async def test_duplicate_inflight_tag_is_an_error(autojump_clock: trio.testing.M
         assert await client.recv() == wire.Rread(tag=5, data=b"done")
 
 
-async def test_tversion_aborts_outstanding_requests_and_clunks(autojump_clock: trio.testing.MockClock) -> None:
+async def test_tversion_aborts_outstanding_requests_and_clunks(autojump_clock: Clock) -> None:
     ns = _Namespace()
     async with served(ns) as (client, _):
         await client.connect()
@@ -259,7 +261,7 @@ async def test_tversion_aborts_outstanding_requests_and_clunks(autojump_clock: t
         assert ns.gate.cancelled == 1 and ns.gate.closed == 1
 
 
-async def test_disconnect_mid_request_cancels_and_clunks(autojump_clock: trio.testing.MockClock) -> None:
+async def test_disconnect_mid_request_cancels_and_clunks(autojump_clock: Clock) -> None:
     ns = _Namespace()
     async with served(ns) as (client, finished):
         await client.connect()
@@ -334,7 +336,7 @@ def test_brief_shortens_data() -> None:
     assert "1000 bytes" in text and len(text) < 120
 
 
-async def test_outstanding_limit_pauses_reading(autojump_clock: trio.testing.MockClock) -> None:
+async def test_outstanding_limit_pauses_reading(autojump_clock: Clock) -> None:
     ns = _Namespace()
     async with served(ns, max_outstanding=2) as (client, _):
         await client.connect()

@@ -365,23 +365,31 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"jobd's address, HOST:PORT or unix:PATH (default $JOBD_ADDR or {DEFAULT_ADDR})",
     )
     sub = p.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
-    sub.add_parser("ls", help="list jobs with state and next run")
-    add = sub.add_parser("add", help="create a job (stopped)")
+    # --addr is accepted after the command too (`jobctl ls --addr X`); the global one is default.
+    common = _Parser(add_help=False)
+    common.add_argument("--addr", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = sub.add_parser(name, help=help, parents=[common])
+        return parser
+
+    command("ls", "list jobs with state and next run")
+    add = command("add", "create a job (stopped)")
     add.add_argument("name")
     add.add_argument("schedule")
     add.add_argument("command")
     for verb, word in CTL_VERBS.items():
-        sub.add_parser(verb, help=f"write {word!r} to the job's ctl").add_argument("name")
-    cat = sub.add_parser("cat", help="print one file of a job")
+        command(verb, f"write {word!r} to the job's ctl").add_argument("name")
+    cat = command("cat", "print one file of a job")
     cat.add_argument("name")
     cat.add_argument("file", choices=JOB_FILES)
-    log = sub.add_parser("log", help="print a job's log")
+    log = command("log", "print a job's log")
     log.add_argument("name")
     log.add_argument("-f", "--follow", action="store_true", help="keep printing new entries")
     log.add_argument("--interval", type=float, default=FOLLOW_INTERVAL, help=argparse.SUPPRESS)
-    status = sub.add_parser("status", help="print a job's status (all jobs without NAME)")
+    status = command("status", "print a job's status (all jobs without NAME)")
     status.add_argument("name", nargs="?")
-    nxt = sub.add_parser("next", help="print a schedule's next fire times (local)")
+    nxt = command("next", "print a schedule's next fire times (local)")
     nxt.add_argument("expr")
     nxt.add_argument("-n", type=_positive_int, default=5, help="how many (default 5)")
     nxt.add_argument("--from", dest="start", metavar="RFC3339", help="start after this instant")

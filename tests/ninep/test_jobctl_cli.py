@@ -122,6 +122,12 @@ def test_missing_unix_socket(capsys: pytest.CaptureFixture[str], tmp_path: objec
     assert status == 1 and "no such socket" in err
 
 
+def test_addr_after_the_command() -> None:
+    assert jobctl.build_parser().parse_args(["ls", "--addr", "h:1"]).addr == "h:1"
+    assert jobctl.build_parser().parse_args(["--addr", "h:2", "ls"]).addr == "h:2"
+    assert jobctl.build_parser().parse_args(["--addr", "h:2", "ls", "--addr", "h:3"]).addr == "h:3"
+
+
 def test_env_addr_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JOBD_ADDR", "unix:/x.sock")
     assert jobctl.build_parser().parse_args(["ls"]).addr == "unix:/x.sock"

@@ -348,11 +348,15 @@ class Multiplexer:
             return
         if not created or self._closed is not None:
             self._release_fid(new_fid)
-        elif self._nursery is not None:
-            # The request completed before the flush: undo the fid it created on the server.
-            self._nursery.start_soon(self._clunk_orphan, new_fid)
         else:
-            trio.lowlevel.spawn_system_task(self._clunk_orphan, new_fid)
+            # The request completed before the flush: undo the fid it created on the server.
+            try:
+                if self._nursery is not None:
+                    self._nursery.start_soon(self._clunk_orphan, new_fid)
+                else:
+                    trio.lowlevel.spawn_system_task(self._clunk_orphan, new_fid)
+            except RuntimeError:  # the nursery is closing: so is this connection
+                logger.debug("fid %d left to the connection's end", new_fid)
 
     async def _clunk_orphan(self, fid: int) -> None:
         try:

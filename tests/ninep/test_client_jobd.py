@@ -138,3 +138,37 @@ async def test_server_going_away(served: Served) -> None:
     with pytest.raises(ConnectionClosed) as refused:
         await Client.connect(served.addr)
     assert refused.value.errno == errno.ECONNREFUSED
+
+
+class RecordingClient(Client):
+    """The real client, remembering the type of every message it sent."""
+
+    sent: list[str]
+
+    async def _send(self, msg: wire.Message, call: object = None) -> None:
+        self.__dict__.setdefault("sent", []).append(type(msg).__name__)
+        await super()._send(msg, call)  # type: ignore[arg-type]
+
+
+async def test_flush_of_a_request_the_server_is_still_working_on(served: Served) -> None:
+    # A ctl `kill` of a job that ignores SIGTERM takes the server kill_grace seconds to answer:
+    # a request genuinely in progress when the client cancels it.
+    client = await RecordingClient.connect(served.addr, dialect=wire.Dialect.U)
+    root, _ = await client.attach()
+    await _write(client, root, ["clone"], b"stubborn:@yearly:trap '' TERM; sleep 30")
+    await _write(client, root, ["jobs", "stubborn", "ctl"], b"run")
+    with trio.fail_after(10):
+        while b"running: -" in await _read(client, root, ["jobs", "stubborn", "status"]):
+            await trio.sleep(0.05)
+    started = time.monotonic()
+    with trio.move_on_after(0.3) as scope:
+        await _write(client, root, ["jobs", "stubborn", "ctl"], b"kill")
+    assert scope.cancelled_caught
+    assert client.sent[-3:] == ["Twrite", "Tflush", "Tclunk"]  # flushed, then the fid released
+    assert time.monotonic() - started < 10
+    assert client._calls == {}
+    assert not client.is_closed
+    # The connection goes on: kill again (a no-op if the flushed kill had completed).
+    await _write(client, root, ["jobs", "stubborn", "ctl"], b"kill")
+    assert b"killed by SIG" in await _read(client, root, ["jobs", "stubborn", "log"])
+    await client.aclose()

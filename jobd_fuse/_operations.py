@@ -229,7 +229,9 @@ class JobdOperations(pyfuse3.Operations):
         self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext
     ) -> pyfuse3.EntryAttributes:
         node = await self._child(parent_inode, name)
-        return self._remember(node, await fresh_stat(node))
+        st = await fresh_stat(node)
+        logger.debug("lookup %d/%r: inode %d size %d", parent_inode, name, st.id, st.size)
+        return self._remember(node, st)
 
     async def forget(self, inode_list: Sequence[tuple[int, int]]) -> None:
         for inode, count in inode_list:
@@ -243,7 +245,9 @@ class JobdOperations(pyfuse3.Operations):
 
     @_fuse_op
     async def getattr(self, inode: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
-        return entry_attributes(await fresh_stat(self._node(inode)))
+        st = await fresh_stat(self._node(inode))
+        logger.debug("getattr %d: size %d", inode, st.size)
+        return entry_attributes(st)
 
     @_fuse_op
     async def setattr(

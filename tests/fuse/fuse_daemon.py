@@ -7,6 +7,7 @@ no mount behind: SIGTERM, then ``fusermount3 -u -z`` whatever happened.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Protocol
 
 import pytest
@@ -113,3 +115,15 @@ class DaemonFactory(Protocol):
     def __call__(self, *args: str, mountpoint: Path | None = None, dbdir: Path | None = None,
                  wait: bool = True) -> FuseDaemon: ...
 
+
+SCENARIOS_PATH = Path(__file__).resolve().parent.parent / "e2e" / "scenarios.py"
+
+
+def load_scenarios() -> ModuleType:
+    """The shared scenario list (tests/e2e/scenarios.py), loaded by path."""
+    spec = importlib.util.spec_from_file_location("jobd_e2e_scenarios", SCENARIOS_PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module

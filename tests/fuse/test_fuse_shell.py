@@ -4,26 +4,12 @@
 from __future__ import annotations
 
 import errno
-import importlib.util
 import os
-import sys
 import time
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-from fuse_daemon import FuseDaemon
-
-SCENARIOS_PATH = Path(__file__).resolve().parent.parent / "e2e" / "scenarios.py"
-
-
-def _scenarios() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("jobd_e2e_scenarios", SCENARIOS_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+from fuse_daemon import FuseDaemon, load_scenarios
 
 
 def wait_until(predicate: object, timeout: float = 15.0, what: str = "condition") -> None:
@@ -52,7 +38,7 @@ def errno_of(fn: object, *args: object) -> int:
 
 
 def test_shared_scenarios_pass_through_fuse(fuse: FuseDaemon) -> None:
-    scenarios = _scenarios()
+    scenarios = load_scenarios()
     result = fuse.sh(scenarios.full_script(str(fuse.mountpoint)), timeout=240, check=False)
     report = scenarios.parse_report(result.stdout)
     assert report.problems() == [], (
@@ -115,10 +101,12 @@ def test_sizes_follow_content_without_caching(fuse: FuseDaemon) -> None:
         fuse.sh(f"echo '{text}' > $M/jobs/grow/cmd")
         assert os.stat(cmd).st_size == len(text) + 1
         assert cmd.read_text() == text + "\n"
-    # the log grows under an open stat loop: every stat sees what a read then sees (or less)
+    # once the run's output is in, stat and read agree on the log's length
     fuse.sh("echo run > $M/jobs/grow/ctl")
-    wait_until(lambda: os.stat(m / "jobs/grow/log").st_size > 0, what="the log to grow")
-    assert os.stat(m / "jobs/grow/log").st_size == len((m / "jobs/grow/log").read_bytes())
+    log = m / "jobs/grow/log"
+    wait_until(lambda: log.read_bytes().endswith(b":2\n"), what="the run's output")
+    for _ in range(20):
+        assert os.stat(log).st_size == len(log.read_bytes())
 
 
 def test_deleted_job_inode_stays_valid_while_open(fuse: FuseDaemon) -> None:

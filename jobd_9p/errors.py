@@ -54,10 +54,17 @@ def error_reply(tag: int, exc: BaseException, dialect: Dialect | None) -> Messag
     return errno_reply(tag, message, errno, dialect)
 
 
+# Longest error text sent, in bytes: with the header it stays below the smallest msize agreed to.
+MAX_ENAME = 400
+
+
 def errno_reply(tag: int, message: str, errno: int, dialect: Dialect | None) -> Message:
-    """The error reply carrying ``message``/``errno`` in ``dialect``."""
+    """The error reply carrying ``message``/``errno`` in ``dialect`` (text cut to MAX_ENAME)."""
     if dialect is Dialect.L:
         return Rlerror(tag=tag, ecode=errno)
+    raw = message.encode("utf-8", "replace")
+    if len(raw) > MAX_ENAME:
+        message = raw[: MAX_ENAME - 3].decode("utf-8", "ignore") + "..."
     if dialect is Dialect.U:
         return Rerror(tag=tag, ename=message, errno=errno)
     return Rerror(tag=tag, ename=message)

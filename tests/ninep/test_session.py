@@ -316,3 +316,13 @@ async def test_fids_on_a_deleted_job(peer: Peer) -> None:
     for fid in (cmd, opened, job):
         await peer.clunk(fid)
     assert await peer.ls("jobs") == []
+
+
+def test_long_error_texts_are_cut_to_fit_the_smallest_msize() -> None:
+    from jobd_9p.errors import MAX_ENAME, errno_reply
+
+    for dialect in (wire.Dialect.P9P2000, wire.Dialect.U):
+        reply = errno_reply(1, "é" * 1000, errno.EINVAL, dialect)
+        assert isinstance(reply, wire.Rerror) and reply.ename.endswith("...")
+        assert len(reply.ename.encode()) <= MAX_ENAME
+        assert len(wire.encode(reply, dialect)) < MIN_MSIZE

@@ -438,7 +438,9 @@ class Registry:
             entry.v_status += 1
             log.info("job deleted: %s", job.name, extra={"job": job.name})
             if self.scheduler is not None:
-                await self.scheduler.remove(job)
+                # The job is gone already; a cancelled request must not leave its run behind.
+                with trio.CancelScope(shield=True):
+                    await self.scheduler.remove(job)
 
     # -- log ------------------------------------------------------------------------------------
 

@@ -162,3 +162,22 @@ async def test_schedules_are_shared(registry: Registry) -> None:
     a = await registry.create("a", "*/5 * * * *", "true")
     b = await registry.create("b", " */5 * * * * ", "true")
     assert a.job.schedule is b.job.schedule
+
+
+async def test_cancelled_requests_leave_store_and_memory_agreeing(registry: Registry) -> None:
+    async def attempt(i: int, scope_box: list[trio.CancelScope]) -> None:
+        with trio.CancelScope() as scope:
+            scope_box.append(scope)
+            await registry.create(f"c{i}", FAR, "true")
+
+    for i in range(20):
+        scopes: list[trio.CancelScope] = []
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(attempt, i, scopes)
+            for _ in range(i % 4):
+                await trio.sleep(0)
+            while not scopes:
+                await trio.sleep(0)
+            scopes[0].cancel()
+    stored = sorted(r.name for r in await registry.store.load_jobs())
+    assert stored == sorted(e.job.name for e in registry)

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jobd_core import Exists, InvalidArgument, NotFound, Registry, SqliteStore, StorageError
 from jobd_core._registry import (
+    check_command,
     check_name,
     parse_definition,
     schedule_expression,
@@ -181,3 +184,35 @@ async def test_cancelled_requests_leave_store_and_memory_agreeing(registry: Regi
             scopes[0].cancel()
     stored = sorted(r.name for r in await registry.store.load_jobs())
     assert stored == sorted(e.job.name for e in registry)
+
+
+def _validate(data: bytes) -> tuple[str, str, str]:
+    """The clone path's checks, in order, without the store."""
+    from jobd_core import schedule
+
+    name, expression, command = parse_definition(data)
+    check_name(name)
+    schedule.parse(expression, default_tz=UTC)
+    check_command(command)
+    return name, expression, command
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=80),
+        st.text(max_size=80).map(str.encode),
+        st.tuples(
+            st.text(alphabet="ab.-_/ :\n\0é", max_size=10),
+            st.sampled_from(["@daily", "*/5 * * * *", "*/0 * * * *", "", "0 0 30 2 *", "x"]),
+            st.text(max_size=20),
+        ).map(lambda t: ":".join(t).encode()),
+    )
+)
+def test_any_clone_message_is_a_job_or_invalid_argument(data: bytes) -> None:
+    try:
+        name, _, command = _validate(data)
+    except InvalidArgument:
+        return
+    assert 1 <= len(name.encode()) <= 64 and name not in (".", "..")
+    assert "/" not in name and "\0" not in name and command.strip()

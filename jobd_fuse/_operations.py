@@ -114,10 +114,11 @@ async def fresh_lookup(node: Node, name: str) -> Node:
     return await alookup(name) if alookup is not None else node.lookup(name)
 
 
-async def fresh_children(node: Node) -> list[Node]:
-    """``node.children()``, or its fresh async variant where the node has one."""
+async def refresh_children(node: Node) -> None:
+    """Re-list ``node`` now where it caches its listing (a remote node); else nothing to do."""
     achildren = getattr(node, "achildren", None)
-    return await achildren() if achildren is not None else node.children()
+    if achildren is not None:
+        await achildren()
 
 
 def entry_attributes(st: Stat) -> pyfuse3.EntryAttributes:
@@ -293,11 +294,9 @@ class JobdOperations(pyfuse3.Operations):
         directory = self._dirs.get(fh)
         if directory is None:
             raise FUSEError(errno.EBADF)
-        # The first chunk lists afresh; later chunks continue from that listing by id.
-        children = await fresh_children(directory) if start_id == 0 else directory.children()
-        for child in children:
-            if child.id <= start_id:
-                continue
+        if start_id == 0:  # a new listing: fresh; later chunks continue from it by id
+            await refresh_children(directory)
+        for child in directory.children_after(start_id):
             attrs = entry_attributes(child.stat())
             if not pyfuse3.readdir_reply(token, os.fsencode(child.name), attrs, child.id):
                 return

@@ -135,3 +135,14 @@ def test_inodes_are_node_ids_and_stable(fuse: FuseDaemon) -> None:
     assert len(set(first.values())) == len(first)
     st = os.stat(m / "jobs/ino/log")
     assert st.st_mode & 0o222 == 0 and os.stat(m / "jobs/ino").st_nlink >= 2
+
+
+def test_large_listing_comes_in_chunks_without_loss(fuse: FuseDaemon) -> None:
+    # ~40 entries fit one readdirplus reply: 400 jobs take many chunks resumed by cookie
+    fuse.sh("for i in $(seq 400); do echo -n \"job$i:* * * * *:true\" > $M/clone || exit 1; done",
+            timeout=180)
+    names = fuse.sh("ls -f $M/jobs").stdout.split()
+    names = [n for n in names if n not in (".", "..")]
+    assert len(names) == 400 and set(names) == {f"job{i}" for i in range(1, 401)}
+    listing = fuse.sh("ls -l $M/jobs | tail -n +2").stdout.splitlines()
+    assert len(listing) == 400 and all(line.startswith("dr") for line in listing)

@@ -37,7 +37,12 @@ class DotLHandlers:
     async def _open_fid(self, fid: Fid, mode: OpenMode) -> None:
         raise NotImplementedError
 
-    async def _create_child(self, fid: Fid, name: str, kind: Kind, perm: int) -> Node:
+    async def _open_in_place(self, fid: Fid, node: Node, mode: OpenMode) -> None:
+        raise NotImplementedError
+
+    async def _create_child(
+        self, fid: Fid, name: str, kind: Kind, perm: int, *, open_existing: bool = False
+    ) -> Node:
         raise NotImplementedError
 
     def dotl_handlers(self) -> dict[type[wire.Message], Callable[[Any], Awaitable[wire.Message]]]:
@@ -84,15 +89,15 @@ class DotLHandlers:
 
     async def _lcreate(self, msg: wire.Tlcreate) -> wire.Message:
         fid = self._fids.get(msg.fid)
-        node = await self._create_child(fid, msg.name, Kind.FILE, msg.mode & 0o777)
+        node = await self._create_child(fid, msg.name, Kind.FILE, msg.mode & 0o777,
+                                        open_existing=not msg.flags & wire.P9_DOTL_EXCL)
         access = msg.flags & wire.P9_DOTL_ACCMODE
         mode = OpenMode(
             read=access != wire.P9_DOTL_WRONLY,
             write=access in (wire.P9_DOTL_WRONLY, wire.P9_DOTL_RDWR),
+            truncate=bool(msg.flags & wire.P9_DOTL_TRUNC),
         )
-        new = Fid(fid.num, node, fid.uname)
-        await self._open_fid(new, mode)
-        self._fids.add(new)
+        await self._open_in_place(fid, node, mode)
         return wire.Rlcreate(tag=msg.tag, qid=qid_of(node.stat()), iounit=self.iounit)
 
     async def _mkdir(self, msg: wire.Tmkdir) -> wire.Message:

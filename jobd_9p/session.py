@@ -244,16 +244,36 @@ class Session(DotLHandlers):
         node = await self._create_child(fid, msg.name, kind, msg.perm & 0o777)
         access = msg.mode & 3
         mode = OpenMode(read=access != wire.OWRITE, write=access in (wire.OWRITE, wire.ORDWR))
-        new = Fid(fid.num, node, fid.uname)
-        await self._open_fid(new, mode)
-        self._fids.add(new)
+        await self._open_in_place(fid, node, mode)
         return wire.Rcreate(tag=msg.tag, qid=qid_of(node.stat()), iounit=self.iounit)
 
-    async def _create_child(self, fid: Fid, name: str, kind: Kind, perm: int) -> Node:
-        """Create ``name`` in the directory of ``fid`` (jobd refuses unless the core allows).
+    async def _open_in_place(self, fid: Fid, node: Node, mode: OpenMode) -> None:
+        """Tcreate/Tlcreate: ``fid`` (a directory) becomes ``node``, opened in ``mode``; on
+        failure it stays the directory.
 
         Raises:
-            SessionError: the fid is open or not a directory.
+            SessionError, JobdError: as ``_open_fid``.
+        """
+        new = Fid(fid.num, node, fid.uname)
+        self._fids.add(new)
+        try:
+            await self._open_fid(new, mode)
+        except BaseException:
+            if self._fids.holds(new):
+                self._fids.add(fid)
+            raise
+
+    async def _create_child(
+        self, fid: Fid, name: str, kind: Kind, perm: int, *, open_existing: bool = False
+    ) -> Node:
+        """Create ``name`` in the directory of ``fid`` (jobd refuses unless the core allows).
+
+        With ``open_existing`` (Tlcreate without O_EXCL), an existing file of that name is
+        returned instead, as open(2) with O_CREAT does and diod answers; p9fs writes every file
+        that way (create, then open). Otherwise an existing name is EEXIST (create(5)).
+
+        Raises:
+            SessionError: the fid is open or not a directory; EEXIST.
             JobdError: from ``Node.create`` (PermissionDenied in jobd's tree).
         """
         if fid.opened or fid.opening:
@@ -261,7 +281,13 @@ class Session(DotLHandlers):
         if not fid.is_dir:
             raise SessionError(f"{fid.node.name}: not a directory", errno.ENOTDIR)
         _check_name(name)
-        return await fid.node.create(name, kind, perm)
+        try:
+            existing = fid.node.lookup(name)
+        except JobdError:
+            return await fid.node.create(name, kind, perm)
+        if open_existing and existing.kind is Kind.FILE and kind is Kind.FILE:
+            return existing
+        raise SessionError(f"{name}: file exists", errno.EEXIST)
 
     # ------------------------------------------------------------------------------------ I/O
     async def _read(self, msg: wire.Tread) -> wire.Message:

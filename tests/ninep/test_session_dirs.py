@@ -326,3 +326,34 @@ async def test_unexpected_exception_is_logged_and_answered_eio(
     assert "bug in a handle" in str(records[0].exc_info[1])
     # the session lives on
     assert await peer.ls("") == ["broken"]
+
+
+async def test_lcreate_of_an_existing_file_opens_it(core: Any) -> None:  # noqa: F811
+    """p9fs writes every file as Tlcreate(O_CREAT|O_TRUNC) then open: like open(2) (and diod),
+    an existing file is opened unless O_EXCL."""
+    peer = await _peer(core, "9P2000.L")
+    creat = 0o100 | 0o1000 | wire.P9_DOTL_WRONLY
+    fid = await peer.walk("")
+    reply = await peer.ok(wire.Tlcreate, wire.Rlcreate, fid=fid, name="clone", flags=creat,
+                          mode=0o644, gid=0)  # fmt: skip
+    assert reply.qid.path == 2
+    await peer.ok(wire.Twrite, wire.Rwrite, fid=fid, offset=0, data=b"made:@daily:echo m")
+    await peer.clunk(fid)
+    assert await peer.ls("jobs") == ["made"]
+    fid = await peer.walk("")
+    for name, flags in (("clone", creat | wire.P9_DOTL_EXCL), ("jobs", creat)):
+        assert (await peer.fail(wire.Tlcreate, fid=fid, name=name, flags=flags, mode=0o644,
+                                gid=0)).errno == errno.EEXIST  # fmt: skip
+    # a failed create leaves the fid on its directory
+    await peer.ok(wire.Twalk, wire.Rwalk, fid=fid, newfid=fid, wnames=("jobs", "made"))
+    log = await peer.walk("jobs/made")
+    assert (await peer.fail(wire.Tlcreate, fid=log, name="log", flags=creat, mode=0o644,
+                            gid=0)).errno == errno.EACCES  # fmt: skip
+    await peer.ok(wire.Twalk, wire.Rwalk, fid=log, newfid=log, wnames=("cmd",))
+
+
+async def test_classic_create_of_an_existing_name_is_eexist(core: Any) -> None:  # noqa: F811
+    peer = await _peer(core, "9P2000.u")
+    root = await peer.walk("")
+    failure = await peer.fail(wire.Tcreate, fid=root, name="clone", perm=0o644, mode=wire.OWRITE)
+    assert failure.errno == errno.EEXIST and "exists" in failure.ename

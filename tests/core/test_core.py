@@ -278,3 +278,28 @@ async def test_loaded_jobs_stay_small_in_memory(tmp_path: Path) -> None:
         await store.close()
     # Budget: <= 4 KiB RSS per job for the whole process; the registry's part measures ~0.9 KiB.
     assert retained / len(registry) < 1536, f"{retained / len(registry):.0f} bytes per job"
+
+
+async def test_started_jobs_resume_after_restart(tmp_path: Path) -> None:
+    async with open_core(CoreConfig(dbdir=tmp_path)) as core:
+        clone = await core.namespace.root.lookup("clone").open(W)
+        for i in range(300):
+            await clone.write(0, f"r{i}:@daily:true".encode())
+        for i in range(0, 300, 3):
+            ctl = core.namespace.root.lookup("jobs").lookup(f"r{i}").lookup("ctl")
+            await (await ctl.open(W)).write(0, b"start")
+    async with open_core(CoreConfig(dbdir=tmp_path)) as core:
+        jobs = core.namespace.root.lookup("jobs")
+        # stop one before the background hand-over may have reached it: it must stay stopped
+        await (await jobs.lookup("r297").lookup("ctl").open(W)).write(0, b"stop")
+        await jobs.lookup("r294").remove()
+        with trio.fail_after(10):
+            while any(
+                e.job.started and e.job.runtime.next_run is None for e in core.registry
+            ):
+                await trio.sleep(0.01)
+        for entry in core.registry:
+            assert (entry.job.runtime.next_run is not None) == entry.job.started
+        assert not core.registry.get("r297").job.started
+        assert "next: " in await _text(["jobs", "r3", "schedule"], core)
+        assert "next: " not in await _text(["jobs", "r297", "schedule"], core)

@@ -187,6 +187,10 @@ class Multiplexer:
         self._reader_scope.cancel()
         await trio.aclose_forcefully(self._stream)
 
+    async def close(self) -> None:
+        """The same as ``aclose``."""
+        await self.aclose()
+
     @property
     def is_closed(self) -> bool:
         return self._closed is not None

@@ -75,7 +75,18 @@ async def test_every_dialect(served: Served, dialect: wire.Dialect) -> None:
     with pytest.raises(RemoteError) as missing:
         await client.walk(root, ["jobs", "nosuch"])
     assert missing.value.errno == errno.ENOENT
-    await client.aclose()
+
+    # Delete the job the way rm -r does: Tunlinkat on .L, Tremove of the directory otherwise.
+    if dialect is wire.Dialect.L:
+        jobs, _ = await client.walk(root, ["jobs"])
+        await client.unlinkat(jobs, "hello", wire.AT_REMOVEDIR)
+        await client.clunk(jobs)
+    else:
+        job, _ = await client.walk(root, ["jobs", "hello"])
+        await client.remove(job)
+    with pytest.raises(RemoteError):
+        await client.walk(root, ["jobs", "hello"])
+    await client.close()
 
 
 async def test_many_concurrent_requests(served: Served) -> None:

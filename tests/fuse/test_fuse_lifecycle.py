@@ -106,3 +106,24 @@ def test_allow_other_is_passed_through(make_daemon: DaemonFactory) -> None:
         line = next(x for x in mounts if x.split()[1] == str(daemon.mountpoint))
     assert "allow_other" in line and "default_permissions" in line
     assert line.split()[0] == "jobd"
+
+
+def test_sigterm_while_the_mount_is_busy(make_daemon: DaemonFactory) -> None:
+    daemon = make_daemon("--no-9p")
+    m = daemon.mountpoint
+    (m / "clone").write_bytes(b"busy:0/1 * * * * ? *:echo busy")
+    (m / "jobs/busy/ctl").write_bytes(b"start")
+    tail = subprocess.Popen(["tail", "-f", str(m / "jobs/busy/log")],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    inside = subprocess.Popen(["sleep", "60"], cwd=m / "jobs/busy")
+    try:
+        deadline = time.monotonic() + 15
+        assert tail.stdout is not None
+        while b"busy" not in tail.stdout.readline():
+            assert time.monotonic() < deadline
+        assert daemon.stop(signal.SIGTERM) == 0
+        assert not is_mounted(m)
+    finally:
+        for proc in (tail, inside):
+            proc.kill()
+            proc.wait()

@@ -12,9 +12,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import trio
 
@@ -87,13 +86,17 @@ async def _watch_signals(cancel_scope: trio.CancelScope) -> None:
             return
 
 
+class StartupError(Exception):
+    """jobd-fuse cannot start; the message says why."""
+
+
 async def _serve(
     args: argparse.Namespace,
     namespace: NamespaceLike,
-    start_9p: Callable[[trio.Nursery], Awaitable[Any]] | None,
+    listeners: Sequence[trio.SocketListener],
     ready: Callable[[], None],
 ) -> None:
-    """Mount, start 9P, then wait for a signal or an external unmount."""
+    """Mount, serve 9P on ``listeners``, then wait for a signal or an external unmount."""
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_watch_signals, nursery.cancel_scope)
 
@@ -107,33 +110,37 @@ async def _serve(
             nursery.cancel_scope.cancel()  # unmounted from outside: the process is done
 
         await nursery.start(fuse_then_stop)
-        if start_9p is not None:
-            await start_9p(nursery)
+        if listeners:
+            addresses = await nursery.start(serve_9p, namespace, listeners)
+            logger.info("serving 9P at %s", ", ".join(addresses))
         ready()
 
 
+async def _open_9p(fsaddr: str) -> list[trio.SocketListener]:
+    if is_wildcard(fsaddr):
+        logger.warning("9P on every interface (%s): whoever reaches the port can run commands "
+                       "as this user", fsaddr)
+    try:
+        return await open_listeners(fsaddr)
+    except (OSError, ValueError) as exc:
+        raise StartupError(f"cannot serve 9P on {fsaddr}: {exc}") from None
+
+
 async def _run_local(args: argparse.Namespace, ready: Callable[[], None]) -> None:
-    start_9p: Callable[[trio.Nursery], Awaitable[Any]] | None = None
-    async with open_core(CoreConfig(dbdir=args.dbdir)) as core:
-        if not args.no_9p:
-
-            async def start_9p(nursery: trio.Nursery) -> Any:
-                if is_wildcard(args.fsaddr):
-                    logger.warning("9P on every interface (%s): whoever reaches the port can "
-                                   "run commands as this user", args.fsaddr)
-                listeners = await open_listeners(args.fsaddr)
-                addresses = await nursery.start(serve_9p, core.namespace, listeners)
-                logger.info("serving 9P at %s", ", ".join(addresses))
-                return addresses
-
-        await _serve(args, core.namespace, start_9p, ready)
+    listeners = [] if args.no_9p else await _open_9p(args.fsaddr)
+    try:
+        async with open_core(CoreConfig(dbdir=args.dbdir)) as core:
+            await _serve(args, core.namespace, listeners, ready)
+    finally:
+        for listener in listeners:
+            await listener.aclose()
 
 
 async def _run_remote(args: argparse.Namespace, ready: Callable[[], None]) -> None:
     try:
         async with remote_namespace(args.remote) as namespace:
             logger.info("bridging jobd at %s", args.remote)
-            await _serve(args, namespace, None, ready)
+            await _serve(args, namespace, [], ready)
     except* RemoteUnavailable as group:
         raise MountError(f"--remote {args.remote}: {_leaves(group)[0]}") from None
 
@@ -187,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except* MountFailed as group:
         failures += [f"cannot mount {args.mountpoint}: {exc}" for exc in _leaves(group)]
     except* MountError as group:
+        failures += [str(exc) for exc in _leaves(group)]
+    except* StartupError as group:
         failures += [str(exc) for exc in _leaves(group)]
     if failures:
         notify("; ".join(failures))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -127,3 +128,20 @@ def test_sigterm_while_the_mount_is_busy(make_daemon: DaemonFactory) -> None:
         for proc in (tail, inside):
             proc.kill()
             proc.wait()
+
+
+def test_9p_port_in_use_is_a_clear_error_and_mounts_nothing(tmp_path: Path) -> None:
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        addr = f"127.0.0.1:{taken.getsockname()[1]}"
+        result = subprocess.run(
+            [sys.executable, "-m", "jobd_fuse.cli", str(mnt), "--dbdir", str(tmp_path / "db"),
+             "--fsaddr", addr],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+    assert result.returncode == 1
+    assert f"cannot serve 9P on {addr}" in result.stderr and "in use" in result.stderr
+    assert not is_mounted(mnt) and not (tmp_path / "db").exists()

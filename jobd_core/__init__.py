@@ -23,7 +23,8 @@ from ._errors import (
 from ._model import Job, JobRuntime, JobSettings
 from ._node import Handle, Kind, Node, OpenMode, Stat
 from ._registry import Registry
-from ._store import JobRecord, LogBatch, SqliteStore, Store
+from ._sqlite import SqliteStore
+from ._store import JobRecord, LogBatch, Store
 from ._tree import Namespace
 
 __all__ = [

@@ -24,7 +24,7 @@ from ._clock import SystemClock, WallClock
 from ._legacy import IMPORTED_SUFFIX, LEGACY_NAME, import_legacy
 from ._registry import Registry
 from ._scheduler import Scheduler
-from ._store import SqliteStore
+from ._sqlite import SqliteStore
 from ._tree import Namespace
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,8 @@ import os
 from pathlib import Path
 
 from ._errors import JobdError, NoSpace, StorageError
-from ._registry import Registry, parse_definition
+from ._registry import Registry
+from ._validate import parse_definition
 
 log = logging.getLogger(__name__)
 

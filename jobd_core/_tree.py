@@ -22,13 +22,14 @@ import itertools
 import os
 import pwd
 import weakref
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 
 from ._errors import AccessDenied, InvalidArgument, IsADirectory, NotFound
+from ._handles import DirHandle, LogHandle, MessageHandle, SnapshotHandle, ValueHandle
 from ._model import JobEntry
 from ._node import Handle, Kind, Node, OpenMode, Stat
-from ._registry import Registry, decode, strip_newline
+from ._registry import Registry
 
 ROOT_ID = 1
 CLONE_ID = 2
@@ -119,106 +120,6 @@ class Namespace:
         return self.registry.timestamp(at)
 
 
-# -- handles ------------------------------------------------------------------------------------
-
-
-class _Handle(Handle):
-    def __init__(
-        self, mode: OpenMode, name: str, snapshot: bytes = b"", entry: JobEntry | None = None
-    ) -> None:
-        self.mode = mode
-        self.name = name
-        self.snapshot = snapshot
-        self.entry = entry
-
-    def _check_alive(self) -> None:
-        if self.entry is not None and self.entry.job.deleted:
-            raise NotFound(f"job not found: {self.entry.job.name}")
-
-    def _check_read(self) -> None:
-        if not self.mode.read:
-            raise AccessDenied(f"{self.name}: not open for reading")
-        self._check_alive()
-
-    def _check_write(self) -> None:
-        if not self.mode.write:
-            raise AccessDenied(f"{self.name}: not open for writing")
-        self._check_alive()
-
-    async def read(self, offset: int, count: int) -> bytes:
-        self._check_read()
-        return self.snapshot[offset : offset + max(count, 0)]
-
-    async def write(self, offset: int, data: bytes) -> int:
-        self._check_write()
-        raise AccessDenied(f"{self.name}: read-only")
-
-
-class _DirHandle(_Handle):
-    async def read(self, offset: int, count: int) -> bytes:
-        raise IsADirectory(f"{self.name}: is a directory (list it with children())")
-
-
-class _MessageHandle(_Handle):
-    """``clone`` / ``ctl``: each write is one message, applied by ``apply``."""
-
-    def __init__(
-        self, mode: OpenMode, name: str, snapshot: bytes, entry: JobEntry | None,
-        apply: Callable[[bytes], Awaitable[object]],
-        on_result: Callable[[object], bytes] | None = None,
-    ) -> None:
-        super().__init__(mode, name, snapshot, entry)
-        self._apply = apply
-        self._on_result = on_result
-
-    async def write(self, offset: int, data: bytes) -> int:
-        self._check_write()
-        result = await self._apply(data)
-        if self._on_result is not None:
-            self.snapshot = self._on_result(result)
-        return len(data)
-
-
-class _ValueHandle(_Handle):
-    """``cmd`` / ``schedule``: writes accumulate in the handle; each write applies the whole."""
-
-    def __init__(
-        self, mode: OpenMode, name: str, snapshot: bytes, entry: JobEntry,
-        apply: Callable[[str], Awaitable[None]], current: bytes,
-    ) -> None:
-        super().__init__(mode, name, snapshot, entry)
-        self._apply = apply
-        # The value as it stands, so a write at its end (O_APPEND, >>) extends it.
-        self._buffer = b"" if mode.truncate else current
-
-    async def write(self, offset: int, data: bytes) -> int:
-        self._check_write()
-        if offset < 0 or offset > len(self._buffer):
-            raise InvalidArgument(f"{self.name}: write at offset {offset} leaves a hole")
-        if offset == 0:
-            content = data  # a write at 0 replaces (echo x > f, with or without O_TRUNC)
-        else:
-            content = self._buffer[:offset] + data + self._buffer[offset + len(data) :]
-        text = strip_newline(decode(content, self.name))
-        await self._apply(text)
-        self._buffer = content
-        return len(data)
-
-
-class _LogHandle(_Handle):
-    def __init__(self, mode: OpenMode, node: LogFile) -> None:
-        super().__init__(mode, node.name, b"", node.entry)
-        self._node = node
-        self._loaded = False
-
-    async def read(self, offset: int, count: int) -> bytes:
-        self._check_read()
-        if not self._loaded or offset >= len(self.snapshot):
-            self.snapshot = await self._node.content()
-            self._loaded = True
-        return self.snapshot[offset : offset + max(count, 0)]
-
-
 # -- the fixed nodes ----------------------------------------------------------------------------
 
 
@@ -232,7 +133,7 @@ class _Base(Node):
     def _open_dir(self, mode: OpenMode) -> Handle:
         if mode.write or mode.truncate:
             raise IsADirectory(f"{self.name}: is a directory")
-        return _DirHandle(mode, self.name)
+        return DirHandle(mode, self.name)
 
     async def truncate(self, size: int) -> None:
         if self.kind is Kind.DIR:
@@ -280,7 +181,7 @@ class CloneFile(_Base):
             assert isinstance(entry, JobEntry)
             return (entry.job.name + "\n").encode()
 
-        return _MessageHandle(mode, self.name, b"", None, self.ns.registry.clone, shown)
+        return MessageHandle(mode, self.name, b"", None, self.ns.registry.clone, shown)
 
     async def truncate(self, size: int) -> None:
         if size != 0:
@@ -407,7 +308,7 @@ class JobFile(_Base):
         return self._handle(mode, snapshot)
 
     def _handle(self, mode: OpenMode, snapshot: bytes) -> Handle:
-        return _Handle(mode, self.name, snapshot, self.entry)
+        return SnapshotHandle(mode, self.name, snapshot, self.entry)
 
     async def truncate(self, size: int) -> None:
         self._alive()
@@ -432,7 +333,7 @@ class CtlFile(JobFile):
         return self.entry.v_ctl
 
     def _handle(self, mode: OpenMode, snapshot: bytes) -> Handle:
-        return _MessageHandle(
+        return MessageHandle(
             mode, self.name, snapshot, self.entry,
             lambda data: self.ns.registry.ctl(self.entry, data),
         )
@@ -448,7 +349,7 @@ class CmdFile(JobFile):
         return self.entry.v_cmd
 
     def _handle(self, mode: OpenMode, snapshot: bytes) -> Handle:
-        return _ValueHandle(
+        return ValueHandle(
             mode, self.name, snapshot, self.entry,
             lambda text: self.ns.registry.set_command(self.entry, text),
             (self.entry.job.command + "\n").encode(),
@@ -469,7 +370,7 @@ class ScheduleFile(JobFile):
         return self.entry.v_schedule
 
     def _handle(self, mode: OpenMode, snapshot: bytes) -> Handle:
-        return _ValueHandle(
+        return ValueHandle(
             mode, self.name, snapshot, self.entry,
             lambda text: self.ns.registry.set_schedule(self.entry, text),
             (self.entry.job.schedule.expression + "\n").encode(),
@@ -502,7 +403,7 @@ class LogFile(JobFile):
         self._alive()
         if mode.write or mode.truncate:
             raise AccessDenied(f"{self.name}: read-only")
-        return _LogHandle(mode, self)
+        return LogHandle(mode, self.name, self.entry, self.content)
 
 
 class StatusFile(JobFile):

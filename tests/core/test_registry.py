@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobd_core import Exists, InvalidArgument, NotFound, Registry, SqliteStore, StorageError
-from jobd_core._registry import (
+from jobd_core._validate import (
     check_command,
     check_name,
     parse_definition,

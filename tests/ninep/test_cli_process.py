@@ -159,6 +159,9 @@ def test_kill9_then_restart_keeps_jobs_state_and_log(spawn: Callable[..., Jobd])
     wait_for(lambda: fires(c, "hello") >= 1, 15, "a run of hello")
     before = fires(c, "hello")
     c.close()
+    # Output lines are committed by the log flusher within ~50 ms (they are not acknowledged
+    # client changes); give it time so everything counted in `before` is on disk.
+    time.sleep(0.5)
     jobd.proc.kill()
     jobd.proc.wait()
 

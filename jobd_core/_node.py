@@ -133,6 +133,20 @@ class Node(ABC):
         """
         return iter([child for child in self.children() if child.id > after])
 
+    async def astat(self) -> Stat:
+        """Fresh metadata. A node served from far away (the 9P-backed remote namespace) fetches it;
+        a local node answers ``stat()``."""
+        return self.stat()
+
+    async def alookup(self, name: str) -> Node:
+        """``lookup`` for fronts that may wait: a remote node asks its server. Raises as ``lookup``."""
+        return self.lookup(name)
+
+    async def achildren(self) -> list[Node]:
+        """``children`` for fronts that may wait: a remote node lists its server. Raises as
+        ``children``."""
+        return self.children()
+
     @abstractmethod
     async def open(self, mode: OpenMode) -> Handle:
         """Open for reading and/or writing; ``truncate`` as ``O_TRUNC``/``OTRUNC``.

@@ -21,7 +21,7 @@ from pathlib import Path
 import trio
 
 from ._clock import SystemClock, WallClock
-from ._legacy import IMPORTED_SUFFIX, LEGACY_NAME, import_legacy
+from ._legacy import import_legacy_if_due
 from ._registry import Registry
 from ._scheduler import Scheduler
 from ._sqlite import SqliteStore
@@ -68,7 +68,6 @@ async def open_core(config: CoreConfig) -> AsyncIterator[Core]:
     dbdir = Path(config.dbdir)
     dbdir.mkdir(parents=True, exist_ok=True)
     db_path = dbdir / DB_NAME
-    legacy = dbdir / LEGACY_NAME
     first_start = not db_path.exists()
     clock = config.clock if config.clock is not None else SystemClock()
     store = await SqliteStore.open(db_path)
@@ -78,11 +77,7 @@ async def open_core(config: CoreConfig) -> AsyncIterator[Core]:
             output_limit=config.output_limit, default_tz=config.default_tz,
         )
         await registry.load()
-        if first_start and legacy.is_file():
-            await import_legacy(registry, legacy)
-        elif legacy.is_file():
-            log.warning("%s ignored: %s exists (the import runs once; rename it to %s to skip "
-                        "this warning)", legacy, db_path.name, legacy.name + IMPORTED_SUFFIX)
+        await import_legacy_if_due(registry, dbdir, first_start=first_start)
         scheduler = Scheduler(
             registry.sink, clock=clock, shell=config.shell, log_tz=config.default_tz
         )

@@ -58,14 +58,27 @@ async def test_legacy_jobs_db_imported_once(
     assert not legacy.exists()
     assert (tmp_path / "jobs.db.imported").read_text().startswith("hello:")
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("jobs.db:3" in w and "invalid job name" in w for w in warnings)
-    assert any("jobs.db:5" in w for w in warnings)
+    assert any("jobs.db.importing:3" in w and "invalid job name" in w for w in warnings)
+    assert any("jobs.db.importing:5" in w for w in warnings)
 
     legacy.write_text("late:@daily:true\n")  # our database exists: never imported again
     async with open_core(CoreConfig(dbdir=tmp_path)) as core:
         names = [n.name for n in core.namespace.root.lookup("jobs").children()]
         assert names == ["hello", "nightly"]
     assert legacy.exists()
+
+
+async def test_interrupted_legacy_import_resumes(tmp_path: Path) -> None:
+    # As if a first start died midway: our database holds "hello", the renamed file remains.
+    async with open_core(CoreConfig(dbdir=tmp_path)) as core:
+        await (await core.namespace.root.lookup("clone").open(W)).write(0, b"hello:@daily:x")
+    (tmp_path / "jobs.db.importing").write_text("hello:@daily:other\nnightly:0 3 * * *:true\n")
+    async with open_core(CoreConfig(dbdir=tmp_path)) as core:
+        jobs = core.namespace.root.lookup("jobs")
+        assert [n.name for n in jobs.children()] == ["hello", "nightly"]
+        assert core.registry.get("hello").job.command == "x"
+    assert not (tmp_path / "jobs.db.importing").exists()
+    assert (tmp_path / "jobs.db.imported").exists()
 
 
 CRASHER = textwrap.dedent(

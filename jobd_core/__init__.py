@@ -1,6 +1,18 @@
 """jobd_core: the transport-agnostic heart of jobd (jobs, file tree, schedule, scheduler, store).
 
 Fronts (``jobd_9p``, ``jobd_fuse``) import this package; it imports neither of them.
+
+What a front uses::
+
+    async with open_core(CoreConfig(dbdir=Path("/var/lib/jobd"))) as core:
+        ns = core.namespace            # Namespace: .root (id 1), .node(id) -> Node (NotFound)
+        node.stat()                    # Stat: id, name, kind, mode, size (true length), version...
+        node.lookup(name), node.children(), node.children_after(cookie), node.parent()
+        handle = await node.open(OpenMode(read=..., write=..., truncate=...))
+        await handle.read(offset, count); await handle.write(offset, data); await handle.close()
+        await node.truncate(0); await node.remove(); await node.create(...)  # PermissionDenied
+
+Every failure is a ``JobdError`` subclass carrying ``errno`` and a readable ``message``.
 """
 
 from ._core import DB_NAME, Core, CoreConfig, open_core

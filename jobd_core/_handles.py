@@ -111,12 +111,16 @@ class LogHandle(SnapshotHandle):
         self, mode: OpenMode, name: str, entry: JobEntry, load: Callable[[], Awaitable[bytes]]
     ) -> None:
         super().__init__(mode, name, b"", entry)
+        self._job = entry
         self._load = load
-        self._loaded = False
+        self._version: int | None = None  # the log version the snapshot holds
 
     async def read(self, offset: int, count: int) -> bytes:
         self._check_read()
-        if not self._loaded or offset >= len(self.snapshot):
+        stale = self._version != self._job.v_log
+        if self._version is None or (offset >= len(self.snapshot) and stale):
+            # Polling readers (tail -f) cost nothing while no line was appended.
+            version = self._job.v_log
             self.snapshot = await self._load()
-            self._loaded = True
+            self._version = version
         return self.snapshot[offset : offset + max(count, 0)]

@@ -61,6 +61,8 @@ class Schedule:
 
     def __post_init__(self) -> None:
         text = self.expression
+        if not isinstance(text, str):
+            raise ScheduleError(f"invalid schedule: expected text, got {type(text).__name__}")
         try:
             spec = parse_spec(_split_zone(text, self.tz)[1])
             _check_days_exist(spec)

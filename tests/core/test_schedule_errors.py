@@ -95,6 +95,8 @@ def test_rejected_with_a_clear_reason(expression: str, reason: str) -> None:
 def test_non_text_is_rejected() -> None:
     with pytest.raises(ScheduleError, match="expected text"):
         parse(b"* * * * *", default_tz=UTC)  # type: ignore[arg-type]
+    with pytest.raises(ScheduleError, match="expected text"):
+        Schedule(None, UTC)  # type: ignore[arg-type]
 
 
 def test_equal_ranges_and_boundaries_are_valid() -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 __all__ = [
@@ -131,6 +131,9 @@ def latest_not_after(
     schedule: ScheduleLike, after: datetime, now: datetime
 ) -> datetime | None:
     """The latest instant in (``after``, ``now``], by binary search over whole seconds."""
+    # Arithmetic in UTC: in a zone with DST, Python adds and compares same-zone datetimes by wall
+    # clock and ignores the fold, which would misplace the search in a repeated hour.
+    after, now = after.astimezone(UTC), now.astimezone(UTC)
     first = schedule.next_after(after)
     if first is None or first > now:
         return None

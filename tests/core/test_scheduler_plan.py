@@ -116,3 +116,18 @@ def test_startup_year_of_every_second_is_bounded() -> None:
     assert time.perf_counter() - started < 2
     assert plan.missed.at_least and plan.missed.count == 100
     assert plan.run == T0 + timedelta(days=365, seconds=10)
+
+
+def test_latest_not_after_in_a_repeated_hour_counts_real_time() -> None:
+    # New York falls back on 2026-11-01: 01:00-02:00 happens twice (EDT, then EST). From 01:10 EDT
+    # (05:10 UTC) to 01:50 EST (06:50 UTC) is 100 real minutes but 40 wall-clock minutes; the latest
+    # minute instant is 06:50 UTC, not the first-pass 01:50 EDT.
+    from zoneinfo import ZoneInfo
+
+    ny = ZoneInfo("America/New_York")
+    every_minute = parse("* * * * *", default_tz=ny, now=T0)
+    after = datetime(2026, 11, 1, 5, 10, tzinfo=UTC).astimezone(ny)
+    now = datetime(2026, 11, 1, 6, 50, tzinfo=UTC).astimezone(ny)
+    latest = latest_not_after(every_minute, after, now)
+    assert latest is not None
+    assert latest.astimezone(UTC) == datetime(2026, 11, 1, 6, 50, tzinfo=UTC)

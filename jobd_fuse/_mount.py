@@ -82,7 +82,7 @@ def check_mountpoint(mountpoint: Path, *, recover: bool = True) -> None:
         MountError: missing, not a directory, already mounted, or stale and not recovered.
     """
     try:
-        st = os.stat(mountpoint)
+        _probe(mountpoint)
     except OSError as exc:
         if exc.errno != errno.ENOTCONN:
             raise MountError(f"{mountpoint}: {exc.strerror}") from None
@@ -93,7 +93,7 @@ def check_mountpoint(mountpoint: Path, *, recover: bool = True) -> None:
             ) from None
         logger.warning("%s: stale FUSE mount found; unmounting it lazily", mountpoint)
         _lazy_unmount(mountpoint)
-        st = os.stat(mountpoint)
+    st = os.stat(mountpoint)
     if not stat_mod.S_ISDIR(st.st_mode):
         raise MountError(f"{mountpoint}: not a directory")
     if os.path.ismount(mountpoint):
@@ -101,6 +101,13 @@ def check_mountpoint(mountpoint: Path, *, recover: bool = True) -> None:
             f"{mountpoint}: something is already mounted here; "
             f"unmount it first (`fusermount3 -u {mountpoint}` or `umount {mountpoint}`)"
         )
+
+
+def _probe(mountpoint: Path) -> None:
+    """Touch the mountpoint in a way no kernel cache answers: a dead FUSE daemon's mount fails
+    with ENOTCONN here even while its attributes are still cached (``stat`` may succeed)."""
+    os.stat(mountpoint)
+    os.statvfs(mountpoint)
 
 
 async def serve_fuse(

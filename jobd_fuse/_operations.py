@@ -5,8 +5,10 @@ Rules this module keeps:
 2. Every inode the kernel knows (lookup count > 0) has its ``Node`` object kept here until
    ``forget`` brings the count back to 0, so a deleted job's files keep answering ``getattr``
    with their last known values until the kernel lets go of them.
-3. Attribute and entry timeouts are 0 and synthetic files are opened with direct I/O: the kernel
-   never serves a stale size or gates a read on one.
+3. Entry timeouts and file attribute timeouts are 0 and synthetic files are opened with direct
+   I/O: the kernel never serves a stale size or name, nor gates a read on a size. Directories
+   (size 0, fixed mode) keep their attributes for ``DIR_ATTR_TIMEOUT``: with
+   ``default_permissions`` the kernel checks every directory of a path on each walk.
 4. ``readdir`` cookies are child ids (children come in ascending id order), so a listing stays
    consistent while jobs are created and deleted concurrently.
 5. Handlers raise only ``FUSEError``. ``JobdError`` is translated in exactly one place
@@ -51,6 +53,9 @@ _Ops = TypeVar("_Ops", bound="JobdOperations")
 #: Seconds the kernel may cache attributes and entries: none, so sizes and names are never stale.
 ATTR_TIMEOUT = 0.0
 ENTRY_TIMEOUT = 0.0
+#: Directories: their size is 0 and their mode fixed; a short cache spares a GETATTR per directory
+#: per path walk (permission checks), and a removed one still vanishes at once (entries: 0).
+DIR_ATTR_TIMEOUT = 1.0
 _BLOCK = 4096
 
 
@@ -128,7 +133,7 @@ def entry_attributes(st: Stat) -> pyfuse3.EntryAttributes:
     attrs.st_ino = st.id
     attrs.generation = 0
     attrs.entry_timeout = ENTRY_TIMEOUT
-    attrs.attr_timeout = ATTR_TIMEOUT
+    attrs.attr_timeout = DIR_ATTR_TIMEOUT if is_dir else ATTR_TIMEOUT
     attrs.st_mode = (stat_mod.S_IFDIR if is_dir else stat_mod.S_IFREG) | (st.mode & 0o7777)
     attrs.st_nlink = 2 if is_dir else 1
     attrs.st_uid = st.uid
@@ -375,9 +380,8 @@ class JobdOperations(pyfuse3.Operations):
     async def write(self, fh: int, off: int, buf: bytes) -> int:
         return await self._handle(fh).write(off, buf)
 
-    async def flush(self, fh: int) -> None:
-        # Writes are applied (and committed) as they come; close has nothing left to push.
-        return None
+    # No ``flush``: writes are applied and committed as they come, so close has nothing to push;
+    # the base class's ENOSYS tells the kernel to stop sending FLUSH at all.
 
     @_fuse_op
     async def fsync(self, fh: int, datasync: bool) -> None:

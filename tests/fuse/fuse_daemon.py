@@ -32,6 +32,15 @@ def is_mounted(path: Path) -> bool:
         return any(line.split()[1] == target for line in mounts)
 
 
+def mount_alive(path: Path) -> bool:
+    """A live mount at ``path``: mounted, and answering a request no kernel cache serves."""
+    try:
+        os.statvfs(path)
+    except OSError:
+        return False  # a stale mount: ENOTCONN
+    return os.path.ismount(path)
+
+
 def force_unmount(path: Path) -> None:
     if is_mounted(path):
         subprocess.run([FUSERMOUNT, "-u", "-z", str(path)], check=False, capture_output=True)
@@ -61,7 +70,7 @@ class FuseDaemon:
     def wait_mounted(self) -> None:
         assert self.proc is not None
         deadline = time.monotonic() + MOUNT_TIMEOUT
-        while not os.path.ismount(self.mountpoint):  # False while stale (ENOTCONN)
+        while not mount_alive(self.mountpoint):
             if self.proc.poll() is not None:
                 pytest.fail(f"jobd-fuse exited with {self.proc.returncode}:\n{self.log_text()}")
             if time.monotonic() > deadline:

@@ -38,7 +38,7 @@ def test_stale_mount_is_recovered_and_jobs_survive(make_daemon: DaemonFactory) -
     assert first.stop(signal.SIGKILL) == -signal.SIGKILL
     assert is_mounted(first.mountpoint)  # left behind by the crash
     with pytest.raises(OSError):
-        os.stat(first.mountpoint)
+        os.listdir(first.mountpoint)
     second = make_daemon("--no-9p", mountpoint=first.mountpoint, dbdir=first.dbdir)
     assert "stale FUSE mount" in second.log_text()
     assert os.listdir(second.mountpoint / "jobs") == ["keep"]

@@ -146,3 +146,14 @@ def test_large_listing_comes_in_chunks_without_loss(fuse: FuseDaemon) -> None:
     assert len(names) == 400 and set(names) == {f"job{i}" for i in range(1, 401)}
     listing = fuse.sh("ls -l $M/jobs | tail -n +2").stdout.splitlines()
     assert len(listing) == 400 and all(line.startswith("dr") for line in listing)
+
+
+def test_a_job_may_use_the_mount_that_runs_it(fuse: FuseDaemon) -> None:
+    # The job's process goes through the kernel back to the same trio loop: no deadlock.
+    m = fuse.mountpoint
+    command = f"wc -c < {m}/jobs/selfref/cmd; echo -n 'child:* * * * *:true' > {m}/clone"
+    write(m / "clone", f"selfref:* * * * *:{command}".encode())
+    write(m / "jobs/selfref/ctl", b"run")
+    size = len(command) + 1
+    wait_until(lambda: f":{size}\n" in (m / "jobs/selfref/log").read_text(), what="the run")
+    assert sorted(os.listdir(m / "jobs")) == ["child", "selfref"]

@@ -13,6 +13,7 @@ Rules this module keeps:
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import shutil
@@ -129,7 +130,8 @@ async def serve_fuse(
         MountFailed: libfuse refused to mount (bad options, no /dev/fuse, ...).
     """
     path = Path(mountpoint).absolute()
-    check_mountpoint(path, recover=recover_stale)
+    # In a thread: stat of a hung mount, or fusermount3, must not stall the loop the core runs on.
+    await trio.to_thread.run_sync(functools.partial(check_mountpoint, path, recover=recover_stale))
     ops = JobdOperations(namespace)
     try:
         pyfuse3.init(ops, str(path), options if options is not None else mount_options())

@@ -114,7 +114,8 @@ async def fresh_stat(node: Node) -> Stat:
 
 
 async def fresh_lookup(node: Node, name: str) -> Node:
-    """``node.lookup(name)``, or its fresh async variant where the node has one."""
+    """``node.lookup(name)``, or its fresh async variant where the node has one (which also
+    refreshes the child's ``stat()``)."""
     alookup = getattr(node, "alookup", None)
     return await alookup(name) if alookup is not None else node.lookup(name)
 
@@ -235,7 +236,7 @@ class JobdOperations(pyfuse3.Operations):
         self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext
     ) -> pyfuse3.EntryAttributes:
         node = await self._child(parent_inode, name)
-        st = await fresh_stat(node)
+        st = node.stat()  # fresh: a remote lookup has just fetched it
         logger.debug("lookup %d/%r: inode %d size %d", parent_inode, name, st.id, st.size)
         return self._remember(node, st)
 

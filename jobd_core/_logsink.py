@@ -4,9 +4,17 @@ Rules this module keeps:
 1. ``append`` never blocks and never awaits: lines are buffered in memory and committed by the
    flusher task within ``delay`` seconds (one store request per flush, whatever the job count).
 2. A job's log size is always ``entry.log_bytes + entry.pending_log_bytes``: committed-and-retained
-   bytes plus bytes not yet committed; ``read_log`` returns exactly those lines (store + buffer).
-3. Lines for a deleted job are dropped; the store drops lines whose job is gone.
-4. ``job_changed`` only bumps versions and marks ``last_fire`` dirty; marks are saved with the next
+   bytes plus bytes not yet committed.
+3. A line a client has read is durable: ``read_log`` commits the job's buffered lines before it
+   reads, and returns only committed lines. The one exception is a failing store (disk full):
+   then the uncommitted lines are shown after the committed ones, and may be lost in a crash.
+4. A failed commit loses nothing at once: its lines go back to the front of the buffer and the
+   flusher retries every ``retry`` seconds (the store rolled the failed batch back, so a retry
+   never duplicates). Meanwhile the buffer is bounded: per job by the log limit, in all by
+   ``backlog_limit`` bytes; beyond that the oldest buffered lines are dropped, counted, and
+   reported by one warning per outage. The first failure is logged at ERROR, the recovery once.
+5. Lines for a deleted job are dropped; the store drops lines whose job is gone.
+6. ``job_changed`` only bumps versions and marks ``last_fire`` dirty; marks are saved with the next
    flush (losing one on a crash only means one fire may be seen as missed again).
 """
 
@@ -41,6 +49,14 @@ def ns_datetime(ns: int) -> datetime:
     return _EPOCH + timedelta(microseconds=ns // 1000)
 
 
+BACKLOG_LIMIT = 16 * 1024 * 1024  # bytes of uncommitted lines kept in all while the store fails
+RETRY_INTERVAL = 1.0  # seconds between commit attempts while the store fails
+
+
+def _size(lines: list[str]) -> int:
+    return sum(len(line.encode()) + 1 for line in lines)
+
+
 class StoreLogSink:
     """``LogSink`` over a ``Store``: see the module rules."""
 
@@ -52,16 +68,28 @@ class StoreLogSink:
         limit: int,
         now_ns: Callable[[], int],
         delay: float = 0.05,
+        retry: float = RETRY_INTERVAL,
+        backlog_limit: int = BACKLOG_LIMIT,
     ) -> None:
         self._store = store
         self._entries = entries
         self._limit = limit
         self._now_ns = now_ns
         self._delay = delay
+        self._retry = retry
+        self._backlog_limit = backlog_limit
         self._pending: dict[int, list[str]] = {}
+        self._pending_bytes = 0
         self._fires: set[int] = set()
         self._wake = trio.Event()
         self._lock = trio.Lock()
+        self._failing_since: int | None = None  # ns: when the store began failing, else None
+        self.dropped_lines = 0  # buffered lines dropped over the bounds (observable)
+
+    @property
+    def failing(self) -> bool:
+        """Whether the last commit attempt failed (lines are being kept for retry)."""
+        return self._failing_since is not None
 
     # -- the LogSink protocol (called from the trio thread) ------------------------------------
 
@@ -70,10 +98,15 @@ class StoreLogSink:
         entry = self._entries.get(job.id)
         if job.deleted or entry is None or not lines:
             return
-        self._pending.setdefault(job.id, []).extend(lines)
-        entry.pending_log_bytes += sum(len(line.encode()) + 1 for line in lines)
+        buffered = self._pending.setdefault(job.id, [])
+        buffered.extend(lines)
+        size = _size(lines)
+        entry.pending_log_bytes += size
+        self._pending_bytes += size
         entry.log_mtime_ns = self._now_ns()
         entry.v_log += 1
+        if self._failing_since is not None:
+            self._bound(job.id)
         self._wake.set()
 
     def job_changed(self, job: Job) -> None:
@@ -94,42 +127,59 @@ class StoreLogSink:
         """Commit everything appended so far.
 
         Raises:
-            StorageError, NoSpace: the commit failed (the lines are dropped and logged).
+            StorageError, NoSpace: the commit failed (the lines are kept and retried).
         """
         async with self._lock:
             await self._write()
 
     # -- for the registry ------------------------------------------------------------------------
 
+    async def read_log(self, job_id: int) -> list[str]:
+        """The job's log as a client may see it: its buffered lines are committed first, so what
+        is returned survives a crash (rule 3; while the store fails, buffered lines follow).
+
+        Raises:
+            StorageError: the store cannot be read.
+        """
+        async with self._lock:  # no flush between the commit, the read and the buffer snapshot
+            if job_id in self._pending:
+                try:
+                    await self._write()
+                except JobdError as exc:
+                    log.debug("log read shows uncommitted lines: %s", exc)
+            stored = await self._store.read_log(job_id)
+            return stored + list(self._pending.get(job_id, ()))
+
     def pending_lines(self, job_id: int) -> list[str]:
-        """The lines of ``job_id`` appended but not yet handed to the store."""
+        """The lines of ``job_id`` appended but not yet committed."""
         return list(self._pending.get(job_id, ()))
 
     def forget(self, job_id: int) -> None:
         """The job is deleted: drop its buffered lines and fire mark."""
-        self._pending.pop(job_id, None)
+        self._pending_bytes -= _size(self._pending.pop(job_id, []))
         self._fires.discard(job_id)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The flusher: commit buffered lines ``delay`` seconds after the first one arrives."""
+        """The flusher: commit buffered lines ``delay`` seconds after the first one arrives;
+        while the store fails, retry every ``retry`` seconds."""
         task_status.started()
         while True:
-            await self._wake.wait()
+            if self._failing_since is None or not (self._pending or self._fires):
+                await self._wake.wait()
             self._wake = trio.Event()
-            await trio.sleep(self._delay)
+            await trio.sleep(self._delay if self._failing_since is None else self._retry)
             try:
                 await self.flush()
             except JobdError as exc:
-                # Logged at ERROR by _write; the flusher lives on for the lines that follow.
-                log.debug("flusher continues after: %s", exc)
+                # Reported by _write (once per outage); the lines wait for the next attempt.
+                log.debug("flusher retries after: %s", exc)
+
+    # -- the work --------------------------------------------------------------------------------
 
     async def _write(self) -> None:
         lines, self._pending = self._pending, {}
         fires, self._fires = self._fires, set()
-        sizes = {
-            job_id: sum(len(line.encode()) + 1 for line in job_lines)
-            for job_id, job_lines in lines.items()
-        }
+        self._pending_bytes = 0
         marks = []
         for job_id in fires:
             entry = self._entries.get(job_id)
@@ -143,18 +193,63 @@ class StoreLogSink:
             if marks:
                 await self._store.save_fire_marks(marks)
         except JobdError as exc:
-            log.error("log flush failed, %d jobs' lines lost: %s", len(lines), exc)
-            for job_id, size in sizes.items():
-                entry = self._entries.get(job_id)
-                if entry is not None:
-                    entry.pending_log_bytes -= size
+            self._keep_for_retry(lines, fires, exc)
             raise
-        for job_id, size in sizes.items():
+        self._recovered()
+        for job_id, job_lines in lines.items():
             entry = self._entries.get(job_id)
             if entry is not None:
-                entry.pending_log_bytes -= size
+                entry.pending_log_bytes -= _size(job_lines)
                 entry.log_bytes = retained.get(job_id, entry.log_bytes)
         for job_id, ns in marks:
             entry = self._entries.get(job_id)
             if entry is not None:
                 entry.fire_saved_ns = ns
+
+    def _keep_for_retry(self, lines: dict[int, list[str]], fires: set[int], exc: Exception) -> None:
+        """A commit failed (and was rolled back): put its lines back in front of those appended
+        meanwhile, its fire marks back, and apply the bounds."""
+        if self._failing_since is None:
+            self._failing_since = self._now_ns()
+            log.error("log store failing (%s): keeping log lines in memory (up to %d bytes) and "
+                      "retrying every %gs", exc, self._backlog_limit, self._retry)  # fmt: skip
+        for job_id, job_lines in lines.items():
+            if job_id not in self._entries:
+                continue  # deleted meanwhile
+            self._pending[job_id] = job_lines + self._pending.get(job_id, [])
+        self._pending_bytes = sum(_size(job_lines) for job_lines in self._pending.values())
+        self._fires |= {job_id for job_id in fires if job_id in self._entries}
+        for job_id in list(self._pending):
+            self._bound(job_id)
+
+    def _bound(self, job_id: int) -> None:
+        """Drop ``job_id``'s oldest buffered lines beyond the per-job limit, or beyond the total
+        backlog limit (the job being appended to pays)."""
+        buffered = self._pending.get(job_id)
+        entry = self._entries.get(job_id)
+        if not buffered or entry is None:
+            return
+        dropped = 0
+        size = entry.pending_log_bytes
+        while buffered and (size > self._limit or self._pending_bytes > self._backlog_limit):
+            cut = len(buffered.pop(0).encode()) + 1
+            size -= cut
+            self._pending_bytes -= cut
+            dropped += 1
+        if not dropped:
+            return
+        entry.pending_log_bytes = size
+        entry.v_log += 1
+        if self.dropped_lines == 0:
+            log.warning("log store still failing: dropping the oldest uncommitted log lines "
+                        "beyond the bounds (counted until it recovers)")  # fmt: skip
+        self.dropped_lines += dropped
+
+    def _recovered(self) -> None:
+        if self._failing_since is None:
+            return
+        seconds = (self._now_ns() - self._failing_since) / 1e9
+        log.warning("log store recovered after %.1fs; %d uncommitted lines were dropped",
+                    seconds, self.dropped_lines)  # fmt: skip
+        self._failing_since = None
+        self.dropped_lines = 0

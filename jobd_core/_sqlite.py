@@ -13,6 +13,7 @@ Rules this module keeps:
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import queue
@@ -68,11 +69,22 @@ class _Request:
     done: Callable[[outcome.Outcome[Any]], None]
 
 
+_FULL_CODES = frozenset({sqlite3.SQLITE_FULL})  # "database or disk is full"
+
+
 def _translate(exc: BaseException) -> BaseException:
-    if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
-        return NoSpace(f"store full: {exc}")
+    """The ``JobdError`` for a failure of the worker's work (others pass through unchanged).
+
+    SQLITE_FULL ("database or disk is full") becomes ``NoSpace`` with the text a client expects
+    on 9P2000 ("no space left on device"); every other SQLite failure is a ``StorageError``.
+    """
     if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code in _FULL_CODES or "disk is full" in str(exc):
+            return NoSpace(f"no space left on device: {exc}")
         return StorageError(f"store error: {exc}")
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return NoSpace(f"no space left on device: {exc}")
     return exc
 
 

@@ -11,6 +11,7 @@ What a front uses::
         handle = await node.open(OpenMode(read=..., write=..., truncate=...))
         await handle.read(offset, count); await handle.write(offset, data); await handle.close()
         await node.truncate(0); await node.remove(); await node.create(...)  # PermissionDenied
+        core.metrics / metrics_of(namespace)  # Metrics: fronts count requests; /stats renders it
 
 Every failure is a ``JobdError`` subclass carrying ``errno`` and a readable ``message``.
 """
@@ -32,6 +33,7 @@ from ._errors import (
     StorageError,
     TooBig,
 )
+from ._metrics import Family, Metrics, Sample, metrics_of, render_families
 from ._model import Job, JobRuntime, JobSettings
 from ._node import Handle, Kind, Node, OpenMode, Stat
 from ._registry import Registry
@@ -46,6 +48,7 @@ __all__ = [
     "Core",
     "CoreConfig",
     "Exists",
+    "Family",
     "Handle",
     "InvalidArgument",
     "IsADirectory",
@@ -56,6 +59,7 @@ __all__ = [
     "JobdError",
     "Kind",
     "LogBatch",
+    "Metrics",
     "Namespace",
     "NoSpace",
     "Node",
@@ -66,10 +70,13 @@ __all__ = [
     "OpenMode",
     "PermissionDenied",
     "Registry",
+    "Sample",
     "SqliteStore",
     "Stat",
     "StorageError",
     "Store",
     "TooBig",
+    "metrics_of",
     "open_core",
+    "render_families",
 ]

@@ -22,9 +22,11 @@ import trio
 
 from ._clock import SystemClock, WallClock
 from ._legacy import import_legacy_if_due
+from ._metrics import Metrics
 from ._registry import Registry
 from ._scheduler import Scheduler
 from ._sqlite import SqliteStore
+from ._stats import core_metrics
 from ._tree import Namespace
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class Core:
     registry: Registry
     namespace: Namespace
     scheduler: Scheduler
+    metrics: Metrics  # what /stats and --metrics-addr show; fronts count into it too
 
 
 @asynccontextmanager
@@ -78,11 +81,13 @@ async def open_core(config: CoreConfig) -> AsyncIterator[Core]:
         )
         await registry.load()
         await import_legacy_if_due(registry, dbdir, first_start=first_start)
+        metrics = core_metrics(registry)
         scheduler = Scheduler(
-            registry.sink, clock=clock, shell=config.shell, log_tz=config.default_tz
+            registry.sink, clock=clock, shell=config.shell, log_tz=config.default_tz,
+            metrics=metrics,
         )
         registry.scheduler = scheduler
-        core = Core(config, store, registry, Namespace(registry), scheduler)
+        core = Core(config, store, registry, Namespace(registry, metrics), scheduler, metrics)
         async with trio.open_nursery() as nursery:
             await nursery.start(registry.sink.run)
             await nursery.start(scheduler.run)

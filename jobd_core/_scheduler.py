@@ -32,6 +32,7 @@ import trio
 
 from ._clock import NS_PER_S, SystemClock, WallClock, datetime_from_ns, ns_from_datetime
 from ._logline import format_entry_ns
+from ._metrics import Metrics
 from ._model import Job
 from ._plan import LATE_TOLERANCE, first_fire, plan_due, plan_startup
 from ._runner import (
@@ -94,6 +95,7 @@ class Scheduler:
         tolerance: how late an instant may be and still run.
         linger: seconds of output reading after a run's leader exits.
         reap_orphans: make jobd a child subreaper so a job's background children are reaped.
+        metrics: where runs, failures, skipped and missed fires and lateness are counted.
     """
 
     def __init__(
@@ -107,8 +109,10 @@ class Scheduler:
         tolerance: timedelta = LATE_TOLERANCE,
         linger: float = LINGER,
         reap_orphans: bool = True,
+        metrics: Metrics | None = None,
     ) -> None:
         self._sink = sink
+        self.metrics = metrics if metrics is not None else Metrics()
         self._clock: WallClock = clock if clock is not None else SystemClock()
         self._shell = shell if shell is not None else default_shell()
         self._log_tz = log_tz
@@ -190,6 +194,7 @@ class Scheduler:
         plan = plan_due(job.schedule, due, now, tolerance=self._tolerance)
         if plan.missed:
             job.runtime.missed += plan.missed.count
+            self.metrics.fires_missed.inc(amount=plan.missed.count)
             late = (now - due).total_seconds()
             self._log(job, f"missed {plan.missed.describe()} (jobd was {late:.1f}s late)")
         job.last_fire = plan.watermark
@@ -232,6 +237,7 @@ class Scheduler:
         )
         if plan.missed:
             job.runtime.missed += plan.missed.count
+            self.metrics.fires_missed.inc(amount=plan.missed.count)
             self._log(job, f"missed {plan.missed.describe()} while jobd was down")
         job.last_fire = plan.watermark
         if plan.run is not None:
@@ -315,6 +321,7 @@ class Scheduler:
         job = slot.job
         if slot.run is not None:
             job.runtime.skipped += 1
+            self.metrics.fires_skipped.inc()
             self._log(job, "skipped: previous run still going")
             return
         if self._closing:
@@ -362,11 +369,15 @@ class Scheduler:
         runtime.last_start = datetime_from_ns(started_ns)
         runtime.last_lateness = (started_ns - ns_from_datetime(run.scheduled)) / NS_PER_S
         runtime.run_count += 1
+        self.metrics.runs.inc()
+        self.metrics.fire_lateness.observe(runtime.last_lateness)
         self._sink.job_changed(job)
 
     def _ended(self, job: Job, result: str) -> None:
         if result != "exit 0":
             self._log(job, result)
+            if self.metrics.run_failed(result) != "internal":  # internal: logged where it happened
+                log.warning("job %s run failed: %s", job.name, result, extra={"job": job.name})
         runtime = job.runtime
         runtime.running_pid = None
         runtime.last_end = self._clock.now()
@@ -374,6 +385,7 @@ class Scheduler:
         self._sink.job_changed(job)
 
     def _spawn_failed(self, job: Job, exc: BaseException) -> None:
+        self.metrics.run_failures.inc("start")
         log.warning("job %s failed to start: %s", job.name, exc, extra={"job": job.name})
         self._log(job, f"failed to start: {exc}")
         job.runtime.last_result = "failed to start"

@@ -2,8 +2,8 @@
 
 Rules this module keeps:
 1. Ids are derived from persistent data, so they are stable across restarts: ``/`` is 1, ``clone``
-   2, ``jobs`` 3; job N's directory is ``16 + 8*N`` and its files follow it (``+1`` ctl, ``+2``
-   cmd, ``+3`` schedule, ``+4`` log, ``+5`` status). ``children()`` is sorted by id.
+   2, ``jobs`` 3, ``stats`` 4; job N's directory is ``16 + 8*N`` and its files follow it (``+1``
+   ctl, ``+2`` cmd, ``+3`` schedule, ``+4`` log, ``+5`` status). ``children()`` is sorted by id.
 2. Nodes are built on demand and cached weakly: memory grows with what clients hold, not with the
    number of jobs.
 3. A size is the length a read at offset 0 would return now (Linux gates reads on it).
@@ -27,9 +27,11 @@ from datetime import datetime
 
 from ._errors import AccessDenied, InvalidArgument, IsADirectory, NotFound
 from ._handles import DirHandle, LogHandle, MessageHandle, SnapshotHandle, ValueHandle
+from ._metrics import Metrics
 from ._model import JobEntry
 from ._node import Handle, Kind, Node, OpenMode, Stat
 from ._registry import Registry
+from ._stats import STATS_ID, StatsFile, core_metrics
 
 ROOT_ID = 1
 CLONE_ID = 2
@@ -64,14 +66,16 @@ class _Owner:
 class Namespace:
     """The file tree every front serves. ``root`` is ``/``; ``node(id)`` finds any live node."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, metrics: Metrics | None = None) -> None:
         self.registry = registry
+        self.metrics = metrics if metrics is not None else core_metrics(registry)
         self.owner = _Owner()
         self.started_ns = registry.jobs_mtime_ns
         self._cache: weakref.WeakValueDictionary[int, Node] = weakref.WeakValueDictionary()
         self.root: Node = RootDir(self)
         self.clone: Node = CloneFile(self)
         self.jobs: Node = JobsDir(self)
+        self.stats: Node = StatsFile(self, self.metrics)
 
     def node(self, node_id: int) -> Node:
         """The live node with ``node_id``.
@@ -79,7 +83,8 @@ class Namespace:
         Raises:
             NotFound: no such node (or its job was deleted).
         """
-        fixed = {ROOT_ID: self.root, CLONE_ID: self.clone, JOBS_ID: self.jobs}.get(node_id)
+        fixed = {ROOT_ID: self.root, CLONE_ID: self.clone, JOBS_ID: self.jobs,
+                 STATS_ID: self.stats}.get(node_id)  # fmt: skip
         if fixed is not None:
             return fixed
         job_id, index = divmod(node_id - JOB_BASE, JOB_STRIDE)
@@ -156,10 +161,12 @@ class RootDir(_Base):
             return self.ns.clone
         if name == "jobs":
             return self.ns.jobs
+        if name == "stats":
+            return self.ns.stats
         raise NotFound(f"{name}: not found")
 
     def children(self) -> list[Node]:
-        return [self.ns.clone, self.ns.jobs]
+        return [self.ns.clone, self.ns.jobs, self.ns.stats]
 
     async def open(self, mode: OpenMode) -> Handle:
         return self._open_dir(mode)

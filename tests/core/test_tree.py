@@ -71,7 +71,7 @@ def path(core: Core, *names: str) -> Node:
 async def test_fixed_tree(core: Core) -> None:
     root = core.namespace.root
     assert (root.id, root.kind, root.parent()) == (1, Kind.DIR, root)
-    assert [(n.id, n.name) for n in root.children()] == [(2, "clone"), (3, "jobs")]
+    assert [(n.id, n.name) for n in root.children()] == [(2, "clone"), (3, "jobs"), (4, "stats")]
     assert core.namespace.node(2) is root.lookup("clone")
     assert path(core, "jobs").children() == []
     st = root.stat()
@@ -83,7 +83,7 @@ async def test_fixed_tree(core: Core) -> None:
     with pytest.raises(NotADirectory):
         path(core, "clone").lookup("x")
     with pytest.raises(NotFound):
-        core.namespace.node(4)
+        core.namespace.node(5)
 
 
 async def test_job_files_ids_modes_and_content(core: Core) -> None:
@@ -385,7 +385,7 @@ async def test_children_after_resumes_from_a_cookie(core: Core) -> None:
         ]
     job = everything[0]
     assert [n.name for n in job.children_after(job.id + 2)] == ["schedule", "log", "status"]
-    assert [n.name for n in core.namespace.root.children_after(2)] == ["jobs"]
+    assert [n.name for n in core.namespace.root.children_after(2)] == ["jobs", "stats"]
     await job.remove()
     with pytest.raises(NotFound):
         job.children_after(0)

@@ -95,7 +95,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
 def test_seed_walkthrough_through_py9p(jobd: JobdProcess) -> None:
     fs = Py9p(jobd.addr)
     try:
-        assert sorted(fs.names("")) == ["clone", "jobs"]
+        assert sorted(fs.names("")) == ["clone", "jobs", "stats"]
         fs.write("clone", f"hello:{EVERY_SECOND}:echo hello world".encode())
         assert fs.names("jobs") == ["hello"]
         assert fs.names("jobs/hello") == ["ctl", "cmd", "schedule", "log", "status"]

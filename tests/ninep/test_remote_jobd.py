@@ -52,7 +52,7 @@ async def read(node: Node) -> bytes:
 
 async def test_seed_walkthrough_through_the_remote_namespace(ns: RemoteNamespace) -> None:
     assert ns.root.id == 1
-    assert [c.name for c in ns.root.children()] == ["clone", "jobs"]
+    assert [c.name for c in ns.root.children()] == ["clone", "jobs", "stats"]
     await write(ns.root.lookup("clone"), b"hello:0/1 * * * * ? *:echo hello world")
     # The clone write re-listed /jobs: the sync API sees the job and its files at once.
     hello = ns.root.lookup("jobs").lookup("hello")

@@ -47,7 +47,7 @@ async def _create(address: str) -> None:
 
 async def test_diodls_and_diodcat(address: str) -> None:
     await _create(address)
-    assert (await _tool("diodls", "-s", address, "-a", "/")).split() == ["clone", "jobs"]
+    assert (await _tool("diodls", "-s", address, "-a", "/")).split() == ["clone", "jobs", "stats"]
     long = await _tool("diodls", "-s", address, "-a", "/", "-l", "jobs/hello")
     rows = {line.split()[-1]: line.split() for line in long.splitlines()}
     assert sorted(rows) == ["cmd", "ctl", "log", "schedule", "status"]

@@ -204,7 +204,7 @@ async def test_unix_socket(tmp_path: Path) -> None:
             finally:
                 c.close()
 
-        assert await in_thread(scenario) == ["clone", "jobs"]
+        assert await in_thread(scenario) == ["clone", "jobs", "stats"]
         nursery.cancel_scope.cancel()
 
 
@@ -264,5 +264,5 @@ async def test_connection_limit(tmp_path: Path) -> None:
             raise AssertionError("no connection accepted after the first closed")
 
         refused, names = await in_thread(scenario)
-        assert refused and names == ["clone", "jobs"]
+        assert refused and names == ["clone", "jobs", "stats"]
         nursery.cancel_scope.cancel()

@@ -187,4 +187,4 @@ async def test_peer_connects_in_every_dialect(core: Any) -> None:
         peer = Peer(Session(core.namespace))
         await peer.connect(version)
         assert peer.dialect is wire.Dialect(version)
-        assert sorted(await peer.ls("/")) == ["clone", "jobs"]
+        assert sorted(await peer.ls("/")) == ["clone", "jobs", "stats"]

@@ -73,6 +73,12 @@ class NotSupported(JobdError):
     errno = _errno.EOPNOTSUPP
 
 
+class ReadOnlyFileSystem(JobdError):
+    """A change refused because the tree is served read-only (``--read-only``)."""
+
+    errno = _errno.EROFS
+
+
 class TooBig(JobdError):
     errno = _errno.EFBIG
 

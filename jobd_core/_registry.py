@@ -22,7 +22,7 @@ from typing import Protocol
 import trio
 
 from . import schedule as schedules
-from ._errors import Exists, InvalidArgument, NotFound
+from ._errors import Exists, InvalidArgument, NoSpace, NotFound
 from ._logline import format_entry, format_timestamp
 from ._logsink import StoreLogSink, datetime_ns, ns_datetime
 from ._model import Job, JobEntry, JobSettings
@@ -54,6 +54,8 @@ class SchedulerPort(Protocol):
 
 class Registry:
     """The jobs, by name and by id, and every change to them."""
+
+    max_jobs: int | None = None  # --max-jobs: creations beyond it fail with NoSpace
 
     def __init__(
         self,
@@ -205,6 +207,10 @@ class Registry:
         check_command(command)
         if name in self._by_name or name in self._reserved:
             raise Exists(f"job exists: {name}")
+        if self.max_jobs is not None and len(self.entries) + len(self._reserved) >= self.max_jobs:
+            log.warning("job %s refused: too many jobs (limit %d)", name, self.max_jobs,
+                        extra={"job": name})  # fmt: skip
+            raise NoSpace(f"too many jobs (limit {self.max_jobs})")
         now = self.now()
         now_ns = datetime_ns(now)
         settings = JobSettings(output_limit=self.output_limit)

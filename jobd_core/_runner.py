@@ -27,8 +27,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import trio
+
+from ._runas import RunAs
 
 __all__ = [
     "MAX_LINE",
@@ -139,8 +142,9 @@ class Spawner:
         OSError: the shell could not be started (missing, EAGAIN, ...).
     """
 
-    def __init__(self, threads: int = SPAWN_THREADS) -> None:
+    def __init__(self, threads: int = SPAWN_THREADS, *, run_as: RunAs | None = None) -> None:
         self._limiter = trio.CapacityLimiter(threads)
+        self.run_as = run_as  # --run-as: the identity of every job process
 
     async def spawn(self, spec: RunSpec) -> Process:
         """Start ``spec`` and return its ``Process``.
@@ -149,13 +153,20 @@ class Spawner:
             OSError: the fork or exec failed.
         """
         popen, read_fd, started_ns = await trio.to_thread.run_sync(
-            _popen, spec, limiter=self._limiter
+            _popen, spec, self.run_as, limiter=self._limiter
         )
         return Process(popen, read_fd, started_ns)
 
 
-def _popen(spec: RunSpec) -> tuple[subprocess.Popen[bytes], int, int]:
+def _popen(
+    spec: RunSpec, run_as: RunAs | None = None
+) -> tuple[subprocess.Popen[bytes], int, int]:
     env = dict(os.environ)
+    identity: dict[str, Any] = {}
+    if run_as is not None:
+        env.update(run_as.environment())
+        identity = {"user": run_as.uid, "group": run_as.gid,
+                    "extra_groups": list(run_as.groups) if run_as.groups else None}  # fmt: skip
     env["JOBD_JOB"] = spec.job_name
     env["JOBD_SCHEDULED"] = spec.scheduled.isoformat()
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
@@ -168,6 +179,7 @@ def _popen(spec: RunSpec) -> tuple[subprocess.Popen[bytes], int, int]:
             start_new_session=True,
             close_fds=True,
             env=env,
+            **identity,
         )
     except BaseException:
         os.close(read_fd)

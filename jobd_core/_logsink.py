@@ -176,6 +176,26 @@ class StoreLogSink:
 
     # -- the work --------------------------------------------------------------------------------
 
+    async def trim(self, job: Job) -> None:
+        """Commit what is buffered and trim ``job``'s log to its bound at once (its ``history``
+        setting changed).
+
+        Raises:
+            StorageError, NoSpace: the commit failed.
+        """
+        if job.id in self._entries and not job.deleted:
+            self._pending.setdefault(job.id, [])  # an empty list only trims (LogBatch)
+        await self.flush()
+
+    def _own_limits(self, lines: Mapping[int, list[str]]) -> dict[int, int]:
+        """The bounds of the jobs that have their own ``history`` setting."""
+        limits = {}
+        for job_id in lines:
+            entry = self._entries.get(job_id)
+            if entry is not None and entry.job.settings.history is not None:
+                limits[job_id] = entry.job.settings.history
+        return limits
+
     async def _write(self) -> None:
         lines, self._pending = self._pending, {}
         fires, self._fires = self._fires, set()
@@ -188,7 +208,10 @@ class StoreLogSink:
         try:
             retained: dict[int, int] = {}
             if lines:
-                batch = LogBatch(lines=lines, at_ns=self._now_ns(), limit=self._limit)
+                batch = LogBatch(
+                    lines=lines, at_ns=self._now_ns(), limit=self._limit,
+                    limits=self._own_limits(lines),
+                )
                 retained = await self._store.append_log(batch)
             if marks:
                 await self._store.save_fire_marks(marks)

@@ -14,13 +14,12 @@ Rules this module keeps:
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,6 +28,8 @@ import trio
 
 from ._errors import Exists, NoSpace, NotFound, StorageError
 from ._model import JobSettings
+from ._settings import from_json as settings_from_json
+from ._settings import to_json as settings_to_json
 from ._store import JobRecord, LogBatch, Store
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class SqliteStore(Store):
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._failing = False  # the last commit failed (errors are logged once per outage)
         self.batches = 0  # commits done (observable for tests and figures)
 
     @classmethod
@@ -177,6 +179,7 @@ class SqliteStore(Store):
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Request]) -> None:
         results: list[outcome.Outcome[Any]] = []
+        changes = conn.total_changes
         try:
             conn.execute("BEGIN IMMEDIATE")
             for request in batch:
@@ -190,17 +193,32 @@ class SqliteStore(Store):
             conn.execute("COMMIT")
             self.batches += 1
         except sqlite3.Error as exc:
-            log.error("store commit failed: %s", exc, extra={"store": str(self.path)})
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            # Logged once per outage (a full disk fails every commit until space returns).
+            if not self._failing:
+                log.error("store commit failed: %s", exc, extra={"store": str(self.path)})
+            self._failing = True
+            self._rollback(conn)
             failure = _translate(exc)
             results = [outcome.Error(failure) for _ in batch]
+        else:
+            if self._failing and conn.total_changes != changes:  # a write, not only reads
+                log.warning("store commits succeed again", extra={"store": str(self.path)})
+                self._failing = False
         for request, result in zip(batch, results, strict=True):
             try:
                 request.done(result)
             except trio.RunFinishedError:
                 # The trio run that asked is gone (its work is committed all the same).
                 log.warning("store reply dropped: the requesting event loop has ended")
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        """End a failed transaction; SQLite may have rolled it back already."""
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                log.warning("store rollback after a failed commit: %s", exc)
 
     async def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
@@ -281,12 +299,6 @@ _COLUMNS = (
 )
 
 
-def _settings_from_json(text: str) -> JobSettings:
-    known = JobSettings.__dataclass_fields__
-    data = {k: v for k, v in json.loads(text).items() if k in known}
-    return JobSettings(**data)
-
-
 def _load_jobs(conn: sqlite3.Connection) -> list[JobRecord]:
     records = []
     cache: dict[str, JobSettings] = {}
@@ -294,20 +306,17 @@ def _load_jobs(conn: sqlite3.Connection) -> list[JobRecord]:
         settings_text = row[5]
         settings = cache.get(settings_text)
         if settings is None:
-            settings = cache[settings_text] = _settings_from_json(settings_text)
+            # JobSettings is immutable: jobs with equal settings share one instance.
+            settings = cache[settings_text] = settings_from_json(settings_text)
         records.append(
             JobRecord(
                 id=row[0], name=row[1], command=row[2], schedule=row[3], started=bool(row[4]),
-                settings=_copy_settings(settings),
+                settings=settings,
                 created_ns=row[6], changed_ns=row[7], last_fire_ns=row[8], log_bytes=row[9],
                 log_mtime_ns=row[10],
             )
         )
     return records
-
-
-def _copy_settings(settings: JobSettings) -> JobSettings:
-    return JobSettings(**asdict(settings))
 
 
 def _create_job(conn: sqlite3.Connection, record: JobRecord) -> int:
@@ -316,7 +325,7 @@ def _create_job(conn: sqlite3.Connection, record: JobRecord) -> int:
             "INSERT INTO jobs (name, command, schedule, started, settings, created_ns, changed_ns,"
             " last_fire_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (record.name, record.command, record.schedule, int(record.started),
-             json.dumps(asdict(record.settings)), record.created_ns, record.changed_ns,
+             settings_to_json(record.settings), record.created_ns, record.changed_ns,
              record.last_fire_ns),
         )
     except sqlite3.IntegrityError as exc:
@@ -330,7 +339,7 @@ def _update_job(conn: sqlite3.Connection, record: JobRecord) -> None:
     cursor = conn.execute(
         "UPDATE jobs SET command=?, schedule=?, started=?, settings=?, changed_ns=?, last_fire_ns=?"
         " WHERE id=?",
-        (record.command, record.schedule, int(record.started), json.dumps(asdict(record.settings)),
+        (record.command, record.schedule, int(record.started), settings_to_json(record.settings),
          record.changed_ns, record.last_fire_ns, record.id),
     )
     if cursor.rowcount == 0:
@@ -348,8 +357,9 @@ def _append_log(conn: sqlite3.Connection, batch: LogBatch) -> dict[int, int]:
             "INSERT INTO log (job_id, line) VALUES (?, ?)", [(job_id, line) for line in lines]
         )
         size += sum(len(line.encode()) + 1 for line in lines)
-        if size > batch.limit:
-            size = _trim(conn, job_id, size, batch.limit)
+        limit = batch.limits.get(job_id, batch.limit)
+        if size > limit:
+            size = _trim(conn, job_id, size, limit)
         conn.execute(
             "UPDATE jobs SET log_bytes=?, log_mtime_ns=? WHERE id=?", (size, batch.at_ns, job_id)
         )

@@ -30,13 +30,16 @@ from ._errors import (
     NotFound,
     NotSupported,
     PermissionDenied,
+    ReadOnlyFileSystem,
     StorageError,
     TooBig,
 )
 from ._metrics import Family, Metrics, Sample, metrics_of, render_families
 from ._model import Job, JobRuntime, JobSettings
 from ._node import Handle, Kind, Node, OpenMode, Stat
+from ._readonly import ReadOnlyNamespace
 from ._registry import Registry
+from ._runas import RunAs
 from ._sqlite import SqliteStore
 from ._store import JobRecord, LogBatch, Store
 from ._tree import Namespace
@@ -69,7 +72,10 @@ __all__ = [
     "NotSupported",
     "OpenMode",
     "PermissionDenied",
+    "ReadOnlyFileSystem",
+    "ReadOnlyNamespace",
     "Registry",
+    "RunAs",
     "Sample",
     "SqliteStore",
     "Stat",

@@ -24,6 +24,8 @@ from ._clock import SystemClock, WallClock
 from ._legacy import import_legacy_if_due
 from ._metrics import Metrics
 from ._registry import Registry
+from ._runas import RunAs
+from ._runner import Spawner
 from ._scheduler import Scheduler
 from ._sqlite import SqliteStore
 from ._stats import core_metrics
@@ -45,6 +47,8 @@ class CoreConfig:
     default_tz: tzinfo | None = None  # None = server local zone
     clock: WallClock | None = None
     shell: str | None = None
+    max_jobs: int | None = None  # creations beyond it fail with NoSpace ("too many jobs")
+    run_as: RunAs | None = None  # job processes run as this user (jobd as root)
 
 
 @dataclass
@@ -79,12 +83,13 @@ async def open_core(config: CoreConfig) -> AsyncIterator[Core]:
             store, now=clock.now, now_ns=clock.now_ns, log_limit=config.log_limit,
             output_limit=config.output_limit, default_tz=config.default_tz,
         )
+        registry.max_jobs = config.max_jobs
         await registry.load()
         await import_legacy_if_due(registry, dbdir, first_start=first_start)
         metrics = core_metrics(registry)
         scheduler = Scheduler(
             registry.sink, clock=clock, shell=config.shell, log_tz=config.default_tz,
-            metrics=metrics,
+            metrics=metrics, spawner=Spawner(run_as=config.run_as),
         )
         registry.scheduler = scheduler
         core = Core(config, store, registry, Namespace(registry, metrics), scheduler, metrics)

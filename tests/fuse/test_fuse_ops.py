@@ -139,3 +139,18 @@ def test_mount_options() -> None:
     assert mount_options() == {"fsname=jobd", "subtype=jobd", "default_permissions"}
     opts = mount_options(["ro", ""], allow_other=True, debug=True)
     assert {"ro", "allow_other", "debug", "fsname=jobd"} <= opts and "" not in opts
+
+
+def test_command_line() -> None:
+    from jobd_fuse.cli import _fuse_options, build_parser
+
+    args = build_parser().parse_args(["/mnt/x", "-o", "allow_other,ro", "-o", "noatime"])
+    assert args.fsaddr == "127.0.0.1:5640" and not args.no_9p and args.remote is None
+    assert {"allow_other", "ro", "noatime", "default_permissions"} <= _fuse_options(
+        args.options, args.debug)
+    remote = build_parser().parse_args(["--remote", "host:5640", "/mnt/x"])
+    assert remote.remote == "host:5640"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["/mnt/x", "--no-9p", "--fsaddr", "127.0.0.1:1"])
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["/mnt/x", "--daemon", "--foreground"])

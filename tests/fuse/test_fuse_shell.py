@@ -157,3 +157,15 @@ def test_a_job_may_use_the_mount_that_runs_it(fuse: FuseDaemon) -> None:
     size = len(command) + 1
     wait_until(lambda: f":{size}\n" in (m / "jobs/selfref/log").read_text(), what="the run")
     assert sorted(os.listdir(m / "jobs")) == ["child", "selfref"]
+
+
+def test_the_echo_cat_example_script_works_on_fuse(fuse: FuseDaemon) -> None:
+    script = Path(__file__).resolve().parents[2] / "examples" / "jobs.sh"
+    ex = f"sh {script} $M"
+    fuse.sh(f"{ex} add tick '0/1 * * * * ? *' 'echo tock' && {ex} start tick")
+    assert fuse.sh(f"{ex} list").stdout.split() == ["tick", "started"]
+    wait_until(lambda: ":tock" in fuse.sh(f"{ex} show tick").stdout, what="a run shown")
+    fuse.sh(f"{ex} edit tick cmd 'echo tack' && {ex} stop tick")
+    assert "cmd:      echo tack" in fuse.sh(f"{ex} show tick").stdout
+    fuse.sh(f"{ex} delete tick")
+    assert fuse.sh(f"{ex} list").stdout == ""

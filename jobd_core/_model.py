@@ -17,13 +17,24 @@ if TYPE_CHECKING:
     from .schedule import Schedule
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class JobSettings:
-    """Per-job options, persisted with the job."""
+    """Per-job options, persisted with the job (``_settings`` parses, checks and shows them).
+
+    Immutable: a change replaces the job's whole ``JobSettings``, so jobs may share one.
+    """
 
     catchup: str = "off"  # "off" | "latest"
     output_limit: int = 64 * 1024  # bytes of output kept per run
     kill_grace: float = 5.0  # seconds between SIGTERM and SIGKILL on kill
+    timeout: float = 0.0  # seconds a run may take before it is killed; 0 = no limit
+    overlap: str = "skip"  # "skip" | "allow" | "replace": a fire while a run is going
+    jitter: float = 0.0  # seconds: each scheduled run starts after a random delay up to this
+    retries: int = 0  # re-runs of a failed run
+    backoff: float = 5.0  # seconds before retry k (0-based): backoff * 2**k
+    env: tuple[tuple[str, str], ...] = ()  # (NAME, value) added to the environment, by name
+    workdir: str | None = None  # absolute working directory; None = jobd's
+    history: int | None = None  # bytes of log kept for this job; None = jobd's default
 
 
 @dataclass(slots=True)
@@ -39,6 +50,9 @@ class JobRuntime:
     running_pid: int | None = None
     skipped: int = 0  # fires skipped because the previous run was still going
     missed: int = 0  # fires missed while jobd was down
+    running_pids: tuple[int, ...] = ()  # every running instance (``overlap allow``), oldest first
+    timeouts: int = 0  # runs killed for exceeding ``settings.timeout``
+    retried: int = 0  # retries started after a failed run
 
 
 @dataclass(eq=False, slots=True)

@@ -38,11 +38,14 @@ class JobRecord:
 
 @dataclass(slots=True)
 class LogBatch:
-    """Log lines to append, per job id, with the append time, and a per-job byte bound."""
+    """Log lines to append, per job id, with the append time, and a per-job byte bound
+    (``limits[job_id]`` where a job has its own ``history`` setting, else ``limit``). An empty
+    list of lines for a job only trims its log to its bound."""
 
     lines: dict[int, list[str]] = field(default_factory=dict)
     at_ns: int = 0
     limit: int = 1024 * 1024
+    limits: dict[int, int] = field(default_factory=dict)
 
 
 class Store(ABC):
@@ -92,7 +95,8 @@ class Store(ABC):
 
     @abstractmethod
     async def append_log(self, batch: LogBatch) -> dict[int, int]:
-        """Append lines, trim each job's log to ``batch.limit`` bytes (oldest whole lines first),
+        """Append lines, trim each job's log to its bound (``batch.limits`` or ``batch.limit``
+        bytes; oldest whole lines first),
         and return each touched job's retained byte length. Lines of missing jobs are dropped.
 
         Raises:

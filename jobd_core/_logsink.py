@@ -254,7 +254,8 @@ class StoreLogSink:
             return
         dropped = 0
         size = entry.pending_log_bytes
-        while buffered and (size > self._limit or self._pending_bytes > self._backlog_limit):
+        limit = self._own_limits({job_id: buffered}).get(job_id, self._limit)
+        while buffered and (size > limit or self._pending_bytes > self._backlog_limit):
             cut = len(buffered.pop(0).encode()) + 1
             size -= cut
             self._pending_bytes -= cut

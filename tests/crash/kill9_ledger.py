@@ -93,7 +93,7 @@ class Ledger:
             lost = [line for line in seen if line not in lines]
             raise AssertionError(
                 f"{name}: acknowledged log lines lost or reordered ({len(lost)} lost, e.g. "
-                f"{lost[:3]}); before: {seen[-3:]}, after: {lines[:len(seen)][-3:]}"
+                f"{lost[:3]}); before: {seen[-3:]}, after: {lines[: len(seen)][-3:]}"
             )
         again = set(seen) & set(lines[len(seen) :])
         if again:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,8 @@ class Worker:
         state = self.ledger.jobs[name].certain
         assert state is not None
         if roll < 0.3:
-            new = JobState(f"echo {name} {self.rng.randrange(10**6)}", state.schedule, state.started)
+            command = f"echo {name} {self.rng.randrange(10**6)}"
+            new = JobState(command, state.schedule, state.started)
             await self.apply(name, new, s.write(f"jobs/{name}/cmd", new.command.encode()))
         elif roll < 0.4:
             new = JobState(state.command, self.rng.choice(SCHEDULES), state.started)
@@ -78,9 +80,10 @@ class Worker:
         name = f"{self.prefix}{self.created}"
         self.created += 1
         new = JobState(f"echo {name}", self.rng.choice(SCHEDULES), False)
-        await self.apply(name, new, s.write("clone", f"{name}:{new.schedule}:{new.command}".encode()))
+        message = f"{name}:{new.schedule}:{new.command}".encode()
+        await self.apply(name, new, s.write("clone", message))
 
-    async def apply(self, name: str, after: JobState | None, request) -> None:  # type: ignore[no-untyped-def]
+    async def apply(self, name: str, after: JobState | None, request: Awaitable[None]) -> None:
         self.ledger.begin(name, after)
         await request
         self.ledger.ack(name, after)

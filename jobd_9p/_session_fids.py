@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from jobd_core import Handle, JobdError, Kind, Node, OpenMode
 
+from ._limits import DEFAULT_MAX_FIDS, too_many_fids
 from ._session_dir import DirentReader, StatDirReader
 from .errors import SessionError
 
@@ -64,10 +65,11 @@ class Fid:
 
 
 class FidTable:
-    """The fids of one connection, by number."""
+    """The fids of one connection, by number; at most ``limit`` of them."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = DEFAULT_MAX_FIDS) -> None:
         self._fids: dict[int, Fid] = {}
+        self.limit = limit
 
     def __len__(self) -> int:
         return len(self._fids)
@@ -93,7 +95,13 @@ class FidTable:
         return self._fids.get(fid.num) is fid
 
     def add(self, fid: Fid) -> None:
-        """Register ``fid``, replacing a previous fid of the same number (walk newfid == fid)."""
+        """Register ``fid``, replacing a previous fid of the same number (walk newfid == fid).
+
+        Raises:
+            LimitExceeded: EMFILE, a new number while ``limit`` fids are in use.
+        """
+        if len(self._fids) >= self.limit and fid.num not in self._fids:
+            raise too_many_fids(self.limit)
         self._fids[fid.num] = fid
 
     def pop(self, num: int) -> Fid:

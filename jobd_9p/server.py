@@ -12,99 +12,56 @@ Rules this module keeps:
 4. A malformed frame closes that one connection (logged as a warning). Disconnection cancels the
    connection's reads, lets its mutations finish, and clunks its fids. Nothing a connection does
    stops the server.
+5. Limits (``_limits.Limits``) end or slow one connection only: peers outside ``--allow`` and
+   connections beyond the maximum are closed at accept; reading pauses at the outstanding-request
+   limit; a client whose unread replies pass the send bound, whose frame never completes, or
+   (optionally) that stays idle is cut off. Each is logged once per connection.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
-import os
+import math
 import socket
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
 import trio
 
+from jobd_core import Metrics, metrics_of
+
 from . import wire
+from ._access import AllowList
+from ._limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_OUTSTANDING, Limits, RefusalLog
+from ._listeners import (
+    Listener,
+    is_wildcard,
+    listener_address,
+    open_listeners,
+    parse_fsaddr,
+)
 from .errors import errno_reply, error_reply
 from .session import DEFAULT_MAX_MSIZE, NamespaceLike, Session
 
 logger = logging.getLogger(__name__)
 trace_log = logging.getLogger("jobd_9p.trace")
 
-DEFAULT_MAX_CONNECTIONS = 256
-DEFAULT_MAX_OUTSTANDING = 128  # requests in flight per connection; reading pauses beyond
+__all__ = [
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_OUTSTANDING",
+    "Limits",
+    "is_wildcard",
+    "listener_address",
+    "open_listeners",
+    "parse_fsaddr",
+    "serve_9p",
+    "serve_connection",
+]
+
 RECEIVE_SIZE = 256 * 1024
 _ACCEPT_RETRY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
-
-Listener = trio.abc.Listener[trio.abc.Stream]
-
-
-# ------------------------------------------------------------------------------- listeners
-def parse_fsaddr(fsaddr: str) -> tuple[str, int] | str:
-    """``host:port`` / ``[v6]:port`` -> (host, port); ``unix:PATH`` -> PATH.
-
-    Raises:
-        ValueError: not an address of either form.
-    """
-    if fsaddr.startswith("unix:"):
-        path = fsaddr[len("unix:") :]
-        if not path:
-            raise ValueError("unix: address needs a path")
-        return path
-    host, sep, port = fsaddr.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"bad address {fsaddr!r}: expected HOST:PORT or unix:PATH")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    return host, int(port)
-
-
-def is_wildcard(fsaddr: str) -> bool:
-    """Whether ``fsaddr`` listens on every interface (anyone reaching the port runs commands)."""
-    parsed = parse_fsaddr(fsaddr)
-    return not isinstance(parsed, str) and parsed[0] in ("", "0.0.0.0", "::", "*")
-
-
-async def open_listeners(fsaddr: str) -> list[trio.SocketListener]:
-    """Open the listening sockets for ``fsaddr`` (``HOST:PORT``, port 0 = any; ``unix:PATH``).
-
-    Raises:
-        ValueError: a malformed address.
-        OSError: the address cannot be bound.
-    """
-    parsed = parse_fsaddr(fsaddr)
-    if isinstance(parsed, str):
-        return [await _open_unix_listener(parsed)]
-    host, port = parsed
-    return await trio.open_tcp_listeners(port, host=None if host in ("", "*") else host)
-
-
-async def _open_unix_listener(path: str) -> trio.SocketListener:
-    try:
-        if stat.S_ISSOCK(os.stat(path).st_mode):
-            os.unlink(path)  # a stale socket of an earlier run
-    except FileNotFoundError:
-        pass
-    sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        await sock.bind(path)
-        sock.listen(128)
-    except BaseException:
-        sock.close()
-        raise
-    return trio.SocketListener(sock)
-
-
-def listener_address(listener: Listener) -> str:
-    """The address a listener is bound to, as ``--fsaddr`` spells it (``host:port``, ``unix:P``)."""
-    if not isinstance(listener, trio.SocketListener):
-        return repr(listener)
-    name = listener.socket.getsockname()
-    if listener.socket.family == socket.AF_UNIX:
-        return f"unix:{name}"
-    host, port = name[0], name[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 # ----------------------------------------------------------------------------------- serving
@@ -114,8 +71,10 @@ async def serve_9p(
     *,
     max_msize: int = DEFAULT_MAX_MSIZE,
     debug: bool = False,
-    max_connections: int = DEFAULT_MAX_CONNECTIONS,
-    max_outstanding: int = DEFAULT_MAX_OUTSTANDING,
+    max_connections: int | None = None,
+    max_outstanding: int | None = None,
+    limits: Limits | None = None,
+    allow: AllowList | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve 9P on ``listeners`` until cancelled; ``task_status.started`` gets their addresses.
@@ -124,25 +83,40 @@ async def serve_9p(
         namespace: the core's namespace (served to every connection).
         max_msize: the largest msize agreed to in Tversion.
         debug: trace every message in and out on the ``jobd_9p.trace`` logger (DEBUG).
-        max_connections: connections beyond this are closed at once (logged).
-        max_outstanding: requests in flight per connection before reading pauses.
+        max_connections: connections beyond this are closed at once (logged); overrides
+            ``limits``.
+        max_outstanding: requests in flight per connection before reading pauses; overrides
+            ``limits``.
+        limits: every limit (``Limits``: connections, fids, outstanding requests, unread
+            replies, frame and idle timeouts); default ``Limits()``.
+        allow: TCP peers outside these networks are closed at accept (logged); None: anyone.
 
     Raises:
         OSError: only for listener failures other than the transient accept errors.
     """
-    limit = trio.CapacityLimiter(max_connections)
+    limits = _with_overrides(limits or Limits(), max_connections, max_outstanding)
+    limit = trio.CapacityLimiter(limits.max_connections)
+    options = _Options(max_msize, debug, limits, allow)
     async with trio.open_nursery() as nursery:
         for listener in listeners:
-            nursery.start_soon(_accept_loop, listener, nursery, limit, namespace,
-                               _Options(max_msize, debug, max_outstanding))  # fmt: skip
+            nursery.start_soon(_accept_loop, listener, nursery, limit, namespace, options)
         task_status.started([listener_address(listener) for listener in listeners])
+
+
+def _with_overrides(limits: Limits, connections: int | None, outstanding: int | None) -> Limits:
+    if connections is not None:
+        limits = dataclasses.replace(limits, max_connections=connections)
+    if outstanding is not None:
+        limits = dataclasses.replace(limits, max_outstanding=outstanding)
+    return limits
 
 
 @dataclass(frozen=True)
 class _Options:
     max_msize: int
     debug: bool
-    max_outstanding: int
+    limits: Limits
+    allow: AllowList | None
 
 
 async def _accept_loop(
@@ -159,13 +133,35 @@ async def _accept_loop(
                 logger.warning("accept failed (%s); retrying", exc)
                 await trio.sleep(0.1)
                 continue
+            if not _allowed(stream, options.allow):
+                metrics_of(namespace).connection_refused("allow")
+                await trio.aclose_forcefully(stream)
+                continue
             if limit.available_tokens == 0:
                 logger.warning("connection refused: %d connections already open",
                                limit.total_tokens)  # fmt: skip
+                metrics_of(namespace).connection_refused("limit")
                 await trio.aclose_forcefully(stream)
                 continue
             limit.acquire_on_behalf_of_nowait(stream)
             nursery.start_soon(_serve_limited, stream, limit, namespace, options)
+
+
+def _allowed(stream: trio.abc.Stream, allow: AllowList | None) -> bool:
+    """Whether ``allow`` admits the peer of ``stream``; a refused peer is logged and closed."""
+    if allow is None or not isinstance(stream, trio.SocketStream):
+        return True
+    if stream.socket.family not in (socket.AF_INET, socket.AF_INET6):
+        return True  # unix sockets: the socket file's mode decides
+    try:
+        host = stream.socket.getpeername()[0]
+    except OSError:
+        host = "?"
+    if allow.permits(host):
+        return True
+    logger.warning("connection from %s refused: not in --allow %s", host, allow,
+                   extra={"peer": host})  # fmt: skip
+    return False
 
 
 async def _serve_limited(
@@ -174,7 +170,7 @@ async def _serve_limited(
 ) -> None:  # fmt: skip
     try:
         await serve_connection(namespace, stream, max_msize=options.max_msize,
-                               debug=options.debug, max_outstanding=options.max_outstanding)
+                               debug=options.debug, limits=options.limits)
     finally:
         limit.release_on_behalf_of(stream)
 
@@ -185,13 +181,19 @@ async def serve_connection(
     *,
     max_msize: int = DEFAULT_MAX_MSIZE,
     debug: bool = False,
-    max_outstanding: int = DEFAULT_MAX_OUTSTANDING,
+    max_outstanding: int | None = None,
+    limits: Limits | None = None,
 ) -> None:
-    """Serve one connection until the peer leaves or sends a malformed frame; closes ``stream``.
+    """Serve one connection until the peer leaves, sends a malformed frame or passes a limit
+    that ends it (``Limits``: unread replies, frame and idle timeouts); closes ``stream``.
 
     Never raises (except cancellation): a failure is logged and ends this connection only.
     """
-    conn = _Connection(stream, Session(namespace, max_msize=max_msize), debug, max_outstanding)
+    limits = _with_overrides(limits or Limits(), None, max_outstanding)
+    refusals = RefusalLog(_peer_name(stream))
+    session = Session(namespace, max_msize=max_msize, max_fids=limits.max_fids,
+                      refusals=refusals)  # fmt: skip
+    conn = _Connection(stream, session, debug, limits, refusals, metrics=metrics_of(namespace))
     try:
         await conn.run()
     except Exception:
@@ -230,8 +232,10 @@ class _Request:
 
 class _Connection:
     def __init__(
-        self, stream: trio.abc.Stream, session: Session, debug: bool, max_outstanding: int
+        self, stream: trio.abc.Stream, session: Session, debug: bool, limits: Limits,
+        refusals: RefusalLog, metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics if metrics is not None else Metrics()  # requests, errors, conns
         self.stream = stream
         self.session = session
         self.debug = debug
@@ -239,11 +243,17 @@ class _Connection:
         self._decoder = wire.Decoder(wire.Dialect.P9P2000, session.max_msize)
         self._send_lock = trio.Lock()
         self._inflight: dict[int, _Request] = {}
-        self._slots = trio.Semaphore(max_outstanding)
+        self._slots = trio.Semaphore(limits.max_outstanding)
         self._nursery: trio.Nursery | None = None
+        self.limits = limits
+        self.refusals = refusals
+        self._queued = 0  # bytes of replies not yet taken by the kernel
+        self._frame_started: float | None = None  # when the partial frame buffered began
+        self._last_activity = trio.current_time()
 
     async def run(self) -> None:
         logger.info("9P connection from %s", self.peer)
+        self.metrics.connection_opened()
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -254,16 +264,24 @@ class _Connection:
                 await self.session.close()
                 await trio.aclose_forcefully(self.stream)
             logger.info("9P connection from %s closed", self.peer)
+            self.metrics.connection_closed()
 
     async def _read_loop(self) -> None:
         while True:
-            try:
-                data = await self.stream.receive_some(RECEIVE_SIZE)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                return
+            with trio.move_on_at(self._read_deadline()) as waiting:
+                try:
+                    data = await self.stream.receive_some(RECEIVE_SIZE)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    return
+            if waiting.cancelled_caught:
+                if self._timed_out():
+                    return
+                continue
             if not data:
                 return
+            self._last_activity = received = trio.current_time()
             self._decoder.feed(data)
+            decoded = False
             while True:
                 try:
                     msg = self._decoder.next_message()
@@ -272,22 +290,55 @@ class _Connection:
                     return
                 if msg is None:
                     break
+                decoded = True
                 await self._dispatch(msg)
+            if not self._decoder.buffered:
+                self._frame_started = None
+            elif decoded or self._frame_started is None:
+                self._frame_started = received  # a new partial frame began in this receive
+
+    def _read_deadline(self) -> float:
+        frame_timeout, idle_timeout = self.limits.frame_timeout, self.limits.idle_timeout
+        if self._frame_started is not None and frame_timeout is not None:
+            return self._frame_started + frame_timeout
+        if idle_timeout is not None:
+            return self._last_activity + idle_timeout
+        return math.inf
+
+    def _timed_out(self) -> bool:
+        """At a read deadline: whether the connection ends (a frame that never completed, an
+        idle client); logs why."""
+        now = trio.current_time()
+        if self._frame_started is not None and self.limits.frame_timeout is not None:
+            self.refusals.refused("frame", f"closing: a frame still incomplete after "
+                                  f"{self.limits.frame_timeout:g} s "
+                                  f"({self._decoder.buffered} bytes of it received)")  # fmt: skip
+            return True
+        if self._inflight:  # working for the client is not idleness
+            self._last_activity = now
+            return False
+        logger.info("closing 9P connection from %s: idle for %g s", self.peer,
+                    self.limits.idle_timeout)  # fmt: skip
+        return True
 
     async def _dispatch(self, msg: wire.Message) -> None:
         if self.debug:
             trace_log.debug("%s <- %s", self.peer, brief(msg))
+        self.metrics.request_9p(type(msg).__name__)
         if isinstance(msg, wire.Tversion):
             await self._version(msg)
             return
         if msg.tag in self._inflight:
             reply = errno_reply(msg.tag, f"tag {msg.tag} already in use", errno.EBADF,
                                 self.session.dialect)  # fmt: skip
-            async with self._send_lock:
-                await self._send_locked(reply)
+            self._count_error(msg, reply)
+            await self._send(reply)
             return
         request = _Request(msg.tag, mutation=isinstance(msg, _MUTATIONS))
         if not isinstance(msg, wire.Tflush):  # flushes must get through a full connection
+            if self._slots.value == 0:
+                self.refusals.refused("outstanding", f"{self.limits.max_outstanding} requests "
+                                      "in flight: reading paused until one completes")  # fmt: skip
             await self._slots.acquire()
             request.counted = True
         self._inflight[msg.tag] = request
@@ -300,11 +351,11 @@ class _Connection:
         for request in list(self._inflight.values()):
             await request.done.wait()
         reply = await self.session.handle(msg)
+        self._count_error(msg, reply)
         if self.session.dialect is not None:
             self._decoder.dialect = self.session.dialect
         self._decoder.max_size = self.session.msize
-        async with self._send_lock:
-            await self._send_locked(reply)
+        await self._send(reply)
 
     async def _run_request(self, msg: wire.Message, request: _Request) -> None:
         try:
@@ -313,14 +364,12 @@ class _Connection:
                 if isinstance(msg, wire.Tflush):
                     await self._flush_target(msg.oldtag, request)
                 reply = await self.session.handle(msg)
+            self._count_error(msg, reply)
             if reply is None or request.flushed:
                 return
-            async with self._send_lock:
-                if request.flushed:
-                    return
-                self._free(request)
-                await self._send_locked(reply)
+            await self._send(reply, request)
         finally:
+            self._last_activity = trio.current_time()
             self._free(request)
             request.done.set()
             if request.counted:
@@ -333,25 +382,52 @@ class _Connection:
         target.abort()
         await target.done.wait()
 
+    def _count_error(self, msg: wire.Message, reply: wire.Message | None) -> None:
+        if isinstance(reply, wire.Rerror | wire.Rlerror):
+            self.metrics.error_9p(type(msg).__name__)
+
     def _free(self, request: _Request) -> None:
         if self._inflight.get(request.tag) is request:
             del self._inflight[request.tag]
 
-    async def _send_locked(self, reply: wire.Message) -> None:
+    async def _send(self, reply: wire.Message, request: _Request | None = None) -> None:
+        """Send ``reply`` in turn (dropped if ``request`` is flushed meanwhile; its tag is freed
+        just before). A client whose unread replies pass ``max_send_buffer`` is cut off."""
+        reply, data = self._encode(reply)
+        if self._queued and self._queued + len(data) > self.limits.max_send_buffer:
+            self.refusals.refused("send-buffer", f"closing: the client does not read its replies "
+                                  f"({self._queued} bytes waiting, limit "
+                                  f"{self.limits.max_send_buffer})")  # fmt: skip
+            self._close_soon()
+            return
+        self._queued += len(data)
+        try:
+            async with self._send_lock:
+                if request is not None:
+                    if request.flushed:
+                        return
+                    self._free(request)
+                if self.debug:
+                    trace_log.debug("%s -> %s", self.peer, brief(reply))
+                try:
+                    await self.stream.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    self._close_soon()
+        finally:
+            self._queued -= len(data)
+
+    def _encode(self, reply: wire.Message) -> tuple[wire.Message, bytes]:
         dialect = self.session.dialect or wire.Dialect.P9P2000
         try:
-            data = wire.encode(reply, dialect)
+            return reply, wire.encode(reply, dialect)
         except ValueError:  # ProtocolError is a ValueError too: a reply we cannot encode is a bug
             logger.exception("cannot encode reply %s", brief(reply))
             reply = error_reply(reply.tag, RuntimeError("unencodable reply"), dialect)
-            data = wire.encode(reply, dialect)
-        if self.debug:
-            trace_log.debug("%s -> %s", self.peer, brief(reply))
-        try:
-            await self.stream.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            assert self._nursery is not None
-            self._nursery.cancel_scope.cancel()
+            return reply, wire.encode(reply, dialect)
+
+    def _close_soon(self) -> None:
+        assert self._nursery is not None
+        self._nursery.cancel_scope.cancel()
 
 
 def _peer_name(stream: trio.abc.Stream) -> str:

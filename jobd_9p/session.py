@@ -18,9 +18,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from jobd_core import JobdError, Kind, Node, OpenMode
+from jobd_core import JobdError, Kind, Node, OpenMode, ReadOnlyNamespace
 
 from . import wire
+from ._limits import DEFAULT_MAX_FIDS, LimitExceeded, RefusalLog
 from ._session_attrs import qid_of, wire_stat, wstat_truncation
 from ._session_dir import DirentReader, StatDirReader
 from ._session_dotl import DotLHandlers
@@ -48,6 +49,8 @@ class Session(DotLHandlers):
     Args:
         namespace: the core's namespace (anything with a ``root`` node).
         max_msize: the largest msize this server agrees to; a client's larger msize is capped.
+        max_fids: fids this connection may hold; more are refused with EMFILE.
+        refusals: where refusals by a limit are logged (once per kind at WARNING).
         debug_log: where refused requests are explained at DEBUG level (default: this module's
             logger).
     """
@@ -58,6 +61,8 @@ class Session(DotLHandlers):
         *,
         max_msize: int = DEFAULT_MAX_MSIZE,
         debug_log: logging.Logger | None = None,
+        max_fids: int = DEFAULT_MAX_FIDS,
+        refusals: RefusalLog | None = None,
     ) -> None:
         if max_msize < MIN_MSIZE:
             raise ValueError(f"max_msize {max_msize} is below the minimum {MIN_MSIZE}")
@@ -65,7 +70,11 @@ class Session(DotLHandlers):
         self.max_msize = max_msize
         self.dialect: wire.Dialect | None = None
         self.msize = max_msize
-        self._fids = FidTable()
+        self._fids = FidTable(max_fids)
+        self._refusals = refusals if refusals is not None else RefusalLog("?")
+        # --read-only: changes of metadata and names are refused here (EROFS) too, so every
+        # change a client tries gets the same answer; opens for writing are refused by the view.
+        self.read_only = isinstance(namespace, ReadOnlyNamespace)
         self._debug_log = debug_log or logger
         self._handlers: dict[type[wire.Message], Handler] = {
             wire.Tversion: self._version,
@@ -102,6 +111,9 @@ class Session(DotLHandlers):
         """
         try:
             return await self._handler_for(msg)(msg)
+        except LimitExceeded as exc:
+            self._refusals.refused(exc.kind, str(exc))
+            return error_reply(msg.tag, exc, self.dialect)
         except (JobdError, SessionError) as exc:
             self._debug_log.debug(
                 "%s tag=%d refused: %s", type(msg).__name__, msg.tag, exc, extra={"tag": msg.tag}
@@ -135,6 +147,8 @@ class Session(DotLHandlers):
             raise SessionError(
                 f"{type(msg).__name__} is not part of {self.dialect.value}", errno.EOPNOTSUPP
             )
+        if self.read_only and isinstance(msg, _CHANGES):
+            raise SessionError("read-only file system", errno.EROFS)
         return handler
 
     # ------------------------------------------------------------------------ session set-up
@@ -355,6 +369,13 @@ class Session(DotLHandlers):
         if length is not None and (length != current or (length == 0 and st.kind is Kind.FILE)):
             await fid.node.truncate(length)
         return wire.Rwstat(tag=msg.tag)
+
+
+# Requests that change names or metadata: refused up front on a read-only session. (Opens for
+# writing are refused by the read-only view; Tremove still clunks its fid, then fails there.)
+_CHANGES = (wire.Twstat, wire.Tsetattr, wire.Tcreate, wire.Tlcreate, wire.Tmkdir, wire.Tsymlink,
+            wire.Tmknod, wire.Tlink, wire.Trename, wire.Trenameat, wire.Tunlinkat,
+            wire.Txattrcreate)  # fmt: skip
 
 
 def _check_name(name: str) -> None:

@@ -38,6 +38,7 @@ class ReadOnlyNamespace:
     def __init__(self, namespace: _Tree) -> None:
         self.inner = namespace
         self.root: Node = ReadOnlyNode(namespace.root)
+        self.metrics: object = getattr(namespace, "metrics", None)  # fronts count into it
 
     def node(self, node_id: int) -> Node:
         """The node with ``node_id``, read-only.

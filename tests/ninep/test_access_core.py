@@ -34,7 +34,8 @@ async def core(tmp_path: Path) -> AsyncIterator[Core]:
 
 async def test_read_only_view_lists_and_reads_but_refuses_every_change(core: Core) -> None:
     view = ReadOnlyNamespace(core.namespace)
-    assert [c.name for c in view.root.children()] == [c.name for c in core.namespace.root.children()]
+    names = [c.name for c in core.namespace.root.children()]
+    assert [c.name for c in view.root.children()] == names
     job = view.root.lookup("jobs").lookup("hello")
     assert job.id == core.namespace.root.lookup("jobs").lookup("hello").id
     cmd = job.lookup("cmd")

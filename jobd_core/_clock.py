@@ -8,7 +8,12 @@ Rules this module keeps:
    change) is noticed within that interval; the caller's cancel scope may cut it short.
 3. ``MockWallClock`` is wall time = start + trio time elapsed + jumps, so tests on
    ``trio.testing.MockClock(autojump_threshold=0)`` never sleep for real, and ``jump`` moves the
-   wall clock without moving trio's clock (as a real clock step does).
+   wall clock without moving trio's clock (as a real clock step does; a suspend is the same: trio's
+   monotonic clock stands still while the wall clock moves on).
+4. A step is told from normal time by ``StepWatch``: the wall clock moved more or less than trio's
+   monotonic clock since the last look, by over ``STEP_THRESHOLD`` (plus NTP-slew allowance).
+   ``sleep_until`` returns early when it sees the wall clock step back, so its caller re-plans
+   at once instead of sleeping out a target that moved away.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ import trio
 
 __all__ = [
     "RECHECK_INTERVAL",
+    "STEP_THRESHOLD",
     "MockWallClock",
+    "StepWatch",
     "SystemClock",
     "WallClock",
     "datetime_from_ns",
@@ -31,6 +38,8 @@ __all__ = [
 NS_PER_S = 1_000_000_000
 RECHECK_INTERVAL = 60.0  # seconds: longest sleep before the wall clock is read again
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+STEP_THRESHOLD = 1.0  # seconds: wall and monotonic time disagreeing by more is a clock step
+SLEW_ALLOWANCE = 1e-3  # NTP slews at most 500 ppm: tolerated per second of monotonic time
 _MIN_SLICE = 1e-6  # float rounding must never leave the sleep loop spinning on zero-length sleeps
 
 
@@ -67,6 +76,31 @@ class WallClock(Protocol):
         ...
 
 
+class StepWatch:
+    """Tells wall-clock steps from the passage of time (rule 4): feed it (trio time, wall time)
+    pairs; it answers how far the wall clock stepped since the previous pair."""
+
+    def __init__(
+        self, *, threshold: float = STEP_THRESHOLD, slew: float = SLEW_ALLOWANCE
+    ) -> None:
+        self.threshold = threshold
+        self.slew = slew
+        self._last: tuple[float, int] | None = None
+
+    def observe(self, monotonic: float, wall_ns: int) -> float:
+        """Seconds the wall clock stepped since the last observation (negative: back; a
+        suspend shows as forward), or 0.0 when it kept pace with ``monotonic`` within the
+        threshold. The first observation answers 0.0."""
+        last, self._last = self._last, (monotonic, wall_ns)
+        if last is None:
+            return 0.0
+        elapsed = monotonic - last[0]
+        step = (wall_ns - last[1]) / NS_PER_S - elapsed
+        if abs(step) <= self.threshold + self.slew * abs(elapsed):
+            return 0.0
+        return step
+
+
 class _SlicedSleep:
     """``sleep_until`` shared by both clocks: trio sleeps of at most ``recheck_interval``."""
 
@@ -80,15 +114,21 @@ class _SlicedSleep:
         return datetime_from_ns(self.now_ns())
 
     async def sleep_until(self, when: datetime) -> None:
-        """Sleep until the wall clock reads ``when``, re-reading it every ``recheck_interval`` s.
+        """Sleep until the wall clock reads ``when``, re-reading it every ``recheck_interval`` s;
+        return early if the wall clock steps back meanwhile (rule 4).
 
         Raises:
             ValueError: ``when`` is naive.
             trio.Cancelled: the caller's scope was cancelled.
         """
         target = ns_from_datetime(when)
+        watch = StepWatch()
         while True:
-            remaining = (target - self.now_ns()) / NS_PER_S
+            now_ns = self.now_ns()
+            if watch.observe(trio.current_time(), now_ns) < 0:
+                await trio.lowlevel.checkpoint()
+                return  # stepped back: the caller's plan is stale
+            remaining = (target - now_ns) / NS_PER_S
             if remaining <= 0:
                 await trio.lowlevel.checkpoint()
                 return

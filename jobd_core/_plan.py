@@ -12,6 +12,14 @@ Rules this module keeps:
 4. Counting is bounded: at most ``cap`` instants are enumerated ("at least N" beyond that) and the
    latest missed instant is found by binary search, so an every-second job that was down for a year
    costs ~40 schedule look-ups, not 31 million.
+5. When the wall clock steps back by D, each job's timeline steps back with it
+   (``rewind_watermark``): its next fire becomes the first instant at or after (its pending next
+   fire - D), and after now. So a job keeps its pace in real time: nothing fires sooner than it
+   would have without the step, no instant that ran repeats within less than D, and a job whose
+   period is shorter than D keeps firing at the new wall times instead of going silent until the
+   clock catches up (an every-second job after a 1 h step back fires every second; a daily job
+   does not repeat today's run). A restart behind the last watermark applies the same rule with
+   D = watermark - now (the least the clock went back).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ __all__ = [
     "latest_not_after",
     "plan_due",
     "plan_startup",
+    "rewind_watermark",
 ]
 
 LATE_TOLERANCE = timedelta(seconds=2)
@@ -165,6 +174,8 @@ def plan_startup(
     """
     if watermark is None:
         return StartupPlan(NOTHING_MISSED, None, None, first_fire(schedule, now, None))
+    if watermark > now:  # the clock went back while jobd was down (rule 5)
+        watermark = rewind_watermark(schedule, watermark, None, now, watermark - now) or watermark
     first = schedule.next_after(watermark)
     if first is None or first > now:
         # nothing in (watermark, now]: the first instant after the watermark is also the first
@@ -174,3 +185,26 @@ def plan_startup(
         schedule, first, now, tolerance=tolerance, cap=cap, catchup=catchup == "latest"
     )
     return StartupPlan(plan.missed, plan.run, plan.watermark, plan.next_fire)
+
+
+def rewind_watermark(
+    schedule: ScheduleLike,
+    watermark: datetime | None,
+    next_fire: datetime | None,
+    now: datetime,
+    step: timedelta,
+) -> datetime | None:
+    """The watermark after the wall clock stepped back by ``step`` to ``now`` (rule 5).
+
+    ``next_fire`` is the fire that was pending before the step (None: the one after
+    ``watermark``). With the result ``w``, the job's next fire is ``schedule.next_after(w)``: the
+    first instant at or after ``next_fire - step`` (to the second). It may be due already when
+    the step was noticed late; it is then handled as any late instant (``plan_due``).
+    """
+    if watermark is None or watermark <= now - step:
+        return watermark  # nothing handled lies ahead of the new now
+    pending = next_fire if next_fire is not None else schedule.next_after(watermark)
+    if pending is None:
+        return watermark  # the schedule has run out: nothing to rewind
+    # next_after(x) is strictly after the second containing x: one second less keeps the target
+    return pending - step - _SECOND

@@ -30,11 +30,18 @@ from typing import Protocol
 
 import trio
 
-from ._clock import NS_PER_S, SystemClock, WallClock, datetime_from_ns, ns_from_datetime
+from ._clock import (
+    NS_PER_S,
+    StepWatch,
+    SystemClock,
+    WallClock,
+    datetime_from_ns,
+    ns_from_datetime,
+)
 from ._logline import format_entry_ns
 from ._metrics import Metrics
 from ._model import Job
-from ._plan import LATE_TOLERANCE, first_fire, plan_due, plan_startup
+from ._plan import LATE_TOLERANCE, first_fire, plan_due, plan_startup, rewind_watermark
 from ._runner import (
     LINGER,
     OutputLines,
@@ -129,6 +136,7 @@ class Scheduler:
         self._target_ns: int | None = None
         self._closing = False
         self._orphan_groups: set[int] = set()
+        self._steps = StepWatch()  # wall-clock steps, told from time passing (_clock rule 4)
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -150,6 +158,9 @@ class Scheduler:
     async def _loop(self) -> None:
         while not self._closing:
             now = self._clock.now()
+            step = self._steps.observe(trio.current_time(), ns_from_datetime(now))
+            if step < 0:
+                self._stepped_back(now, timedelta(seconds=-step))
             await self._fire_due(now)
             self._sweep_orphans()
             self._target_ns = self._heap[0][0] if self._heap else None
@@ -202,6 +213,19 @@ class Scheduler:
             self._fire(slot, plan.run)
         self._set_next(slot, plan.next_fire)
         self._sink.job_changed(job)
+
+    def _stepped_back(self, now: datetime, step: timedelta) -> None:
+        """The wall clock stepped back: every job's timeline steps back with it (_plan rule 5)."""
+        log.warning("wall clock stepped back %.1fs: rescheduling", step.total_seconds())
+        for slot in list(self._slots.values()):
+            job = slot.job
+            rewound = rewind_watermark(job.schedule, job.last_fire, job.runtime.next_run, now, step)
+            if rewound is None or rewound == job.last_fire:
+                continue
+            job.last_fire = rewound
+            if job.started and job.runtime.next_run is not None:
+                self._set_next(slot, job.schedule.next_after(rewound))  # may be due at once
+            self._sink.job_changed(job)
 
     def _compact(self) -> None:
         self._heap = [item for item in self._heap if self._is_live(item)]

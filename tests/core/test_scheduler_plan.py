@@ -105,7 +105,11 @@ def test_startup_quick_restart_runs_the_instant_just_passed() -> None:
 def test_startup_nothing_missed_and_clock_behind_watermark() -> None:
     plan = plan_startup(HOURLY, T0, T0 + 100 * S)
     assert not plan.missed and plan.run is None and plan.next_fire == T0 + 3600 * S
-    plan = plan_startup(HOURLY, T0, T0 - timedelta(hours=3))  # clock went back while down
+    # the clock went back (at least) 3 h while down: the hourly job's timeline steps back with
+    # it (_plan rule 5), it does not go silent for 4 h; 30 min back: T0 does not repeat
+    plan = plan_startup(HOURLY, T0, T0 - timedelta(hours=3))
+    assert not plan.missed and plan.next_fire == T0 - 2 * 3600 * S
+    plan = plan_startup(HOURLY, T0, T0 - timedelta(minutes=30))
     assert not plan.missed and plan.next_fire == T0 + 3600 * S
 
 

@@ -102,6 +102,11 @@ def cmd_status(conn: Connection, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_stats(conn: Connection, args: argparse.Namespace, out: TextIO) -> int:
+    _write_bytes(out, conn.read_file("stats"))
+    return 0
+
+
 def cmd_log(conn: Connection, args: argparse.Namespace, out: TextIO) -> int:
     path = f"jobs/{args.name}/log"
     if not args.follow:
@@ -219,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     log.add_argument("--interval", type=float, default=FOLLOW_INTERVAL, help=argparse.SUPPRESS)
     status = command("status", "print a job's status (all jobs without NAME)")
     status.add_argument("name", nargs="?")
+    command("stats", "print jobd's metrics (Prometheus text format)")
     nxt = command("next", "print a schedule's next fire times (local)")
     nxt.add_argument("expr")
     nxt.add_argument("-n", type=_positive_int, default=5, help="how many (default 5)")
@@ -232,7 +238,8 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
-_COMMANDS = {"ls": cmd_ls, "add": cmd_add, "cat": cmd_cat, "log": cmd_log, "status": cmd_status}
+_COMMANDS = {"ls": cmd_ls, "add": cmd_add, "cat": cmd_cat, "log": cmd_log, "status": cmd_status,
+             "stats": cmd_stats}  # fmt: skip
 
 
 def _check_args(args: argparse.Namespace) -> None:

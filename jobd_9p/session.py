@@ -22,6 +22,7 @@ from jobd_core import JobdError, Kind, Node, OpenMode, ReadOnlyNamespace
 
 from . import wire
 from ._limits import DEFAULT_MAX_FIDS, LimitExceeded, RefusalLog
+from ._logging import refusal_level
 from ._session_attrs import qid_of, wire_stat, wstat_truncation
 from ._session_dir import DirentReader, StatDirReader
 from ._session_dotl import DotLHandlers
@@ -51,8 +52,8 @@ class Session(DotLHandlers):
         max_msize: the largest msize this server agrees to; a client's larger msize is capped.
         max_fids: fids this connection may hold; more are refused with EMFILE.
         refusals: where refusals by a limit are logged (once per kind at WARNING).
-        debug_log: where refused requests are explained at DEBUG level (default: this module's
-            logger).
+        debug_log: where refused requests are explained, once each, at ``refusal_level``
+            (default: this module's logger).
     """
 
     def __init__(
@@ -115,9 +116,10 @@ class Session(DotLHandlers):
             self._refusals.refused(exc.kind, str(exc))
             return error_reply(msg.tag, exc, self.dialect)
         except (JobdError, SessionError) as exc:
-            self._debug_log.debug(
-                "%s tag=%d refused: %s", type(msg).__name__, msg.tag, exc, extra={"tag": msg.tag}
-            )
+            name = type(msg).__name__  # InvalidArgument (a ValueError): bad input, a warning
+            level = refusal_level(exc.errno, invalid_input=isinstance(exc, ValueError))
+            self._debug_log.log(level, "%s tag=%d refused: %s", name, msg.tag, exc,
+                                extra={"tag": msg.tag, "request": name, "errno": exc.errno})
             return error_reply(msg.tag, exc, self.dialect)
         except Exception as exc:
             logger.exception("unexpected failure handling %r", msg, extra={"tag": msg.tag})

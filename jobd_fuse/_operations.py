@@ -42,6 +42,7 @@ from jobd_core import (
     OpenMode,
     PermissionDenied,
     Stat,
+    metrics_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -89,12 +90,16 @@ def _log_rejection(op: str, exc: JobdError) -> None:
 def _fuse_op(
     fn: Callable[Concatenate[_Ops, _P], Awaitable[_R]],
 ) -> Callable[Concatenate[_Ops, _P], Coroutine[Any, Any, _R]]:
-    """The one place where core errors become FUSE errors (and bugs become EIO)."""
+    """The one place where core errors become FUSE errors (and bugs become EIO); every call is
+    counted in the namespace's metrics (``jobd_fuse_operations_total``/``_errors_total``)."""
 
     @functools.wraps(fn)
     async def wrapper(self: _Ops, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        failed = True
         try:
-            return await fn(self, *args, **kwargs)
+            result = await fn(self, *args, **kwargs)
+            failed = False
+            return result
         except FUSEError:
             raise
         except JobdError as exc:
@@ -103,6 +108,8 @@ def _fuse_op(
         except Exception:
             logger.exception("FUSE %s failed unexpectedly", fn.__name__)
             raise FUSEError(errno.EIO) from None
+        finally:
+            self.metrics.fuse_operation(fn.__name__, failed=failed)
 
     return wrapper
 
@@ -172,6 +179,7 @@ class JobdOperations(pyfuse3.Operations):
     def __init__(self, namespace: NamespaceLike) -> None:
         super().__init__()
         self._namespace = namespace
+        self.metrics = metrics_of(namespace)  # the core's (a remote namespace: a private one)
         root = namespace.root
         if root.id != pyfuse3.ROOT_INODE:
             raise ValueError(f"root node id is {root.id}, FUSE needs {pyfuse3.ROOT_INODE}")

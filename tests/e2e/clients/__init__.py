@@ -1,0 +1,1 @@
+"""Helpers for driving jobd with third-party 9P clients (see ``steps.py``, ``venvs.py``)."""

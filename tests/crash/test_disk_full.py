@@ -20,6 +20,7 @@ from crash_support import EVERY_SECOND, Session, integrity_check, log_lines, ses
 
 from jobd_9p.client import RemoteError
 from jobd_9p.wire import Dialect
+from jobd_core import CoreConfig, NoSpace, open_core
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -138,3 +139,37 @@ async def test_disk_full_fails_writes_keeps_firing_and_recovers(
 
 async def _at_least(s: Session, name: str, count: int) -> bool:
     return await ticks(s, name) >= count
+
+
+@pytest.mark.allow_error_logs
+async def test_log_lines_kept_within_bounds_while_full_then_committed(
+    small_fs: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In process, the real core on the small tmpfs: while the disk is full, a job's log lines
+    wait in memory up to its log bound (oldest dropped, one warning), reads still show them, and
+    the flusher's retry commits them once space returns."""
+    filler = small_fs / "filler"
+    config = CoreConfig(dbdir=small_fs / "db", log_limit=4096)
+    async with open_core(config) as core:
+        entry = await core.registry.create("chatty", "@daily", "true")
+        sink = core.registry.sink
+        await trio.to_thread.run_sync(fill, filler)
+        lines = [f"line {i:04d} " + "x" * 90 for i in range(100)]  # 10,000 bytes in all
+        for line in lines:
+            sink.append(entry.job, [line])
+        with pytest.raises(NoSpace):
+            await sink.flush()
+        assert sink.failing
+        shown = (await core.registry.read_log(entry)).decode().splitlines()
+        assert shown[-1] == lines[-1] and len(shown) < len(lines)  # newest kept, oldest dropped
+        assert core.registry.log_size(entry) <= 4096
+        kept = [line for line in shown if line.startswith("line")]
+        assert kept == lines[-len(kept) :]
+        filler.unlink()
+        with trio.fail_after(10):
+            while sink.failing:  # the flusher retries on its own
+                await trio.sleep(0.1)
+        assert await core.store.read_log(entry.job.id) == shown
+    warnings = [r.getMessage() for r in caplog.records if r.name == "jobd_core._logsink"]
+    assert sum("dropping the oldest" in m for m in warnings) == 1
+    assert any("recovered" in m and f"{100 - len(kept)} uncommitted lines" in m for m in warnings)

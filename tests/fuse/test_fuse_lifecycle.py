@@ -66,7 +66,7 @@ def test_busy_mountpoint_is_refused(make_daemon: DaemonFactory) -> None:
     assert second.proc.wait(timeout=30) == 1
     assert "already mounted here" in second.log_text()
     assert is_mounted(first.mountpoint)  # the first one is untouched
-    assert {"clone", "jobs"} <= set(os.listdir(first.mountpoint))
+    assert sorted(os.listdir(first.mountpoint)) == ["clone", "jobs", "stats"]
 
 
 def test_missing_mountpoint_is_a_clear_error(tmp_path: Path) -> None:
@@ -91,7 +91,7 @@ def test_daemon_mode_detaches_once_mounted(tmp_path: Path) -> None:
     try:
         assert result.returncode == 0, result.stderr
         assert is_mounted(mnt)  # ready when the parent returned
-        assert {"clone", "jobs"} <= set(os.listdir(mnt))
+        assert sorted(os.listdir(mnt)) == ["clone", "jobs", "stats"]
     finally:
         subprocess.run([FUSERMOUNT, "-u", str(mnt)], check=False)
         deadline = time.monotonic() + 30

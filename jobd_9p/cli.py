@@ -5,7 +5,7 @@ Rules this module keeps:
    ``-v=2``) and its glog flags are rewritten to this parser's spelling before parsing
    (``normalize_argv``); glog flags map to Python logging where they mean something.
 2. SIGTERM/SIGINT stop accepting connections, let running jobs end within the grace period
-   (the core's shutdown) and exit 0.
+   (the core's shutdown) and exit 0. SIGHUP reopens the log file (after rotation).
 3. The bound address is announced once listening (log line, ``--port-file``, ``--ready-fd``), so
    ``--fsaddr 127.0.0.1:0`` works for tests and scripts without races.
 """
@@ -26,6 +26,8 @@ import trio
 
 from jobd_core import CoreConfig, JobdError, open_core
 
+from ._logging import LOG_FORMATS, configure_logging, make_formatter, reopen_log_files
+from ._metrics_http import parse_metrics_addr, serve_metrics
 from .server import is_wildcard, open_listeners, parse_fsaddr, serve_9p
 from .session import DEFAULT_MAX_MSIZE, MIN_MSIZE
 
@@ -37,6 +39,7 @@ _BOOL_FLAGS = frozenset({"debug", "alsologtostderr", "logtostderr"})
 _VALUE_FLAGS = frozenset({
     "dbdir", "fsaddr", "v", "log-level", "ready-fd", "port-file", "shutdown-grace", "max-msize",
     "log-limit", "output-limit", "log-dir", "stderrthreshold", "vmodule", "log-backtrace-at",
+    "log-format", "metrics-addr",
 })  # fmt: skip
 _TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})
 _FALSE = frozenset({"0", "f", "F", "false", "FALSE", "False"})
@@ -112,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="log kept per job (default 1 MiB)")
     p.add_argument("--output-limit", type=int, default=64 * 1024, metavar="BYTES",
                    help="output kept per run (default 64 KiB)")
+    p.add_argument("--log-format", choices=LOG_FORMATS, default="text",
+                   help="text (default, for people) or json (one object per line, for log "
+                   "shippers)")
+    p.add_argument("--metrics-addr", metavar="HOST:PORT",
+                   help="also serve /stats (Prometheus text) over HTTP here, e.g. "
+                   "127.0.0.1:9164")
     glog = p.add_argument_group("glog compatibility (the original's logging flags)")
     glog.add_argument("--logtostderr", action=argparse.BooleanOptionalAction, default=False,
                       help="log to stderr only (also the default without --log-dir)")
@@ -137,6 +146,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     try:
         parse_fsaddr(args.fsaddr)
         args.stderr_level = _glog_severity(args.stderrthreshold)
+        if args.metrics_addr is not None:
+            parse_metrics_addr(args.metrics_addr)
         if args.max_msize < MIN_MSIZE:
             raise ValueError(f"--max-msize must be at least {MIN_MSIZE}")
     except ValueError as exc:
@@ -154,32 +165,27 @@ def _glog_severity(text: str) -> int:
 
 
 def setup_logging(args: argparse.Namespace) -> None:
-    """Logging to stderr (and ``--log-dir``), the level from ``--log-level``/``-v``, the 9P trace
-    on stderr with ``--debug``."""
+    """Logging to stderr (and ``--log-dir``; SIGHUP reopens it), as ``--log-format`` says, the
+    level from ``--log-level``/``-v``, the 9P trace on stderr with ``--debug``."""
     if args.log_level:
         level = getattr(logging, args.log_level.upper())
     else:
         level = logging.DEBUG if args.v >= 1 else logging.INFO
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    root = logging.getLogger()
-    root.handlers.clear()
-    root.setLevel(level)
-    stderr = logging.StreamHandler(sys.stderr)
-    stderr.setFormatter(fmt)
-    if args.log_dir is not None and not (args.logtostderr or args.alsologtostderr):
-        stderr.setLevel(args.stderr_level)
-    root.addHandler(stderr)
-    if args.log_dir is not None and not args.logtostderr:
-        args.log_dir.mkdir(parents=True, exist_ok=True)
-        file = logging.FileHandler(args.log_dir / "jobd.log")
-        file.setFormatter(fmt)
-        root.addHandler(file)
+    to_file = args.log_dir is not None and not args.logtostderr
+    configure_logging(
+        level=level, log_format=args.log_format,
+        log_file=args.log_dir / "jobd.log" if to_file else None,
+        stderr_level=args.stderr_level
+        if args.log_dir is not None and not (args.logtostderr or args.alsologtostderr)
+        else logging.NOTSET,
+    )
     trace = logging.getLogger("jobd_9p.trace")
     trace.handlers.clear()
     trace.propagate = False
     if args.debug:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s 9p %(message)s"))
+        handler.setFormatter(logging.Formatter("%(asctime)s 9p %(message)s")
+                             if args.log_format == "text" else make_formatter("json"))
         trace.addHandler(handler)
         trace.setLevel(logging.DEBUG)
     else:
@@ -201,13 +207,18 @@ async def run(args: argparse.Namespace) -> int:
     listeners = await open_listeners(args.fsaddr)
     config = CoreConfig(dbdir=args.dbdir, log_limit=args.log_limit,
                         output_limit=args.output_limit, shutdown_grace=args.shutdown_grace)
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async with open_core(config) as core, trio.open_nursery() as nursery:
             serve = partial(serve_9p, core.namespace, listeners, max_msize=args.max_msize,
                             debug=args.debug)  # fmt: skip
             addresses: list[str] = await nursery.start(serve)
             _announce(args, addresses)
+            if args.metrics_addr is not None:
+                await nursery.start(serve_metrics, args.metrics_addr, core.metrics)
             async for signum in signals:
+                if signum == signal.SIGHUP:
+                    logger.info("SIGHUP received: %d log files reopened", reopen_log_files())
+                    continue
                 logger.info("%s received: stopping (running jobs get %gs)",
                             signal.Signals(signum).name, args.shutdown_grace)  # fmt: skip
                 break

@@ -16,6 +16,7 @@ Rules this module keeps:
 from __future__ import annotations
 
 import bisect
+import contextlib
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -257,10 +258,17 @@ class Metrics:
 
 
 def metrics_of(namespace: object) -> Metrics:
-    """The ``Metrics`` a namespace counts into (the core's namespace has one); a fresh, unshared
-    one for a namespace without (a remote bridge, a test's namespace), so fronts never branch."""
+    """The ``Metrics`` a namespace counts into: the core's namespace has one; a namespace without
+    (a remote bridge) gets a fresh one attached to it, so fronts never branch."""
     metrics = getattr(namespace, "metrics", None)
-    return metrics if isinstance(metrics, Metrics) else Metrics()
+    if isinstance(metrics, Metrics):
+        return metrics
+    metrics = Metrics()
+    # Remembered, so both fronts and the exporter of one process share it (an object without a
+    # __dict__ cannot keep it: then each caller has a private one).
+    with contextlib.suppress(AttributeError):
+        namespace.metrics = metrics  # type: ignore[attr-defined]
+    return metrics
 
 
 def render_families(families: Iterable[Family]) -> str:

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import trio
 
+from jobd_9p._logging import LOG_FORMATS, configure_logging, reopen_log_files
+from jobd_9p._metrics_http import parse_metrics_addr, serve_metrics
 from jobd_9p.remote import RemoteUnavailable, remote_namespace
 from jobd_9p.server import is_wildcard, open_listeners, serve_9p
-from jobd_core import CoreConfig, open_core
+from jobd_core import CoreConfig, metrics_of, open_core
 
 from ._mount import MountError, MountFailed, check_mountpoint, mount_options, serve_fuse
 from ._operations import JobdOperations, NamespaceLike
@@ -53,7 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="stay in the foreground (the default)")
     mode.add_argument("--daemon", action="store_true",
                       help="detach once mounted (logs go to --log-file, else nowhere)")
-    parser.add_argument("--log-file", type=Path, help="append logs to this file")
+    parser.add_argument("--log-file", type=Path,
+                        help="append logs to this file (reopened on SIGHUP, for log rotation)")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default="text",
+                        help="text (default) or json (one object per line, for log shippers)")
+    parser.add_argument("--metrics-addr", metavar="HOST:PORT",
+                        help="serve /stats (Prometheus text) over HTTP here too")
     parser.add_argument("--debug", action="store_true",
                         help="debug logging, including libfuse's request trace")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -69,18 +76,16 @@ def _fuse_options(raw: Sequence[str], debug: bool) -> set[str]:
 
 def _setup_logging(args: argparse.Namespace) -> None:
     level = logging.DEBUG if (args.debug or args.verbose) else logging.INFO
-    handler: logging.Handler
-    if args.log_file is not None:
-        handler = logging.FileHandler(args.log_file)
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    configure_logging(level=level, log_format=args.log_format, log_file=args.log_file,
+                      stderr=args.log_file is None)  # fmt: skip
 
 
 async def _watch_signals(cancel_scope: trio.CancelScope) -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async for signum in signals:
+            if signum == signal.SIGHUP:
+                logger.info("SIGHUP: %d log files reopened", reopen_log_files())
+                continue
             logger.info("%s: unmounting and shutting down", signal.Signals(signum).name)
             cancel_scope.cancel()
             return
@@ -113,6 +118,8 @@ async def _serve(
         if listeners:
             addresses = await nursery.start(serve_9p, namespace, listeners)
             logger.info("serving 9P at %s", ", ".join(addresses))
+        if args.metrics_addr is not None:
+            await nursery.start(serve_metrics, args.metrics_addr, metrics_of(namespace))
         ready()
 
 
@@ -181,6 +188,11 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``jobd-fuse``; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.metrics_addr is not None:
+        try:
+            parse_metrics_addr(args.metrics_addr)
+        except ValueError as exc:
+            build_parser().error(str(exc))
     notify: Callable[[str], None] = lambda word: None  # noqa: E731
     if args.daemon:
         notify = _daemonize()

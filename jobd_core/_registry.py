@@ -22,10 +22,11 @@ from typing import Protocol
 import trio
 
 from . import schedule as schedules
-from ._errors import Exists, InvalidArgument, NoSpace, NotFound
+from ._errors import Exists, InvalidArgument, JobdError, NoSpace, NotFound
 from ._logline import format_entry, format_timestamp
 from ._logsink import StoreLogSink, datetime_ns, ns_datetime
 from ._model import Job, JobEntry, JobSettings
+from ._settings import SETTING_VERBS, apply_setting
 from ._store import JobRecord, Store
 from ._validate import (
     VERBS,
@@ -34,6 +35,7 @@ from ._validate import (
     decode,
     parse_definition,
     schedule_expression,
+    split_ctl,
 )
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,7 @@ class Registry:
         )
         self.default_tz = default_tz
         self.output_limit = output_limit
+        self.log_limit = log_limit  # the default ``history`` of a job
         self.entries: dict[int, JobEntry] = {}
         self._by_name: dict[str, JobEntry] = {}
         self._reserved: set[str] = set()
@@ -322,14 +325,20 @@ class Registry:
                 self.scheduler.reschedule(job)
 
     async def ctl(self, entry: JobEntry, data: bytes) -> None:
-        """Apply a ctl verb (case-insensitive, surrounding whitespace ignored).
+        """Apply a ctl message: a verb (case-insensitive) and its arguments, one trailing newline
+        ignored; a setting verb (``timeout``, ``env``, ...) goes to ``set_setting``.
 
         Raises:
-            InvalidArgument: unknown verb.
+            InvalidArgument: unknown verb, or invalid arguments; nothing changed.
             NotFound: the job was deleted.
             StorageError, NoSpace: the commit failed; nothing changed.
         """
-        verb = decode(data, "ctl message").strip().lower()
+        verb, args = split_ctl(decode(data, "ctl message"))
+        if verb in SETTING_VERBS:
+            await self.set_setting(entry, verb, args)
+            return
+        if args.strip() and verb in VERBS:
+            raise InvalidArgument(f"{verb}: takes no arguments")
         if verb == "start" or verb == "stop":
             await self.set_started(entry, verb == "start")
         elif verb == "run":
@@ -344,7 +353,34 @@ class Registry:
             await self.delete(entry)
         else:
             raise InvalidArgument(f"unknown ctl verb {verb[:40]!r}; expected one of "
-                                  + ", ".join(VERBS))
+                                  + ", ".join(VERBS + SETTING_VERBS))
+
+    async def set_setting(self, entry: JobEntry, verb: str, args: str) -> None:
+        """Apply a setting message (``timeout 30s``, ``env NAME=value``, ...; see ``_settings``):
+        validated, persisted, then in effect from the next run (``history`` trims at once).
+
+        Raises:
+            InvalidArgument: unknown setting or invalid arguments; nothing changed.
+            NotFound: the job was deleted.
+            StorageError, NoSpace: the commit failed; nothing changed.
+        """
+        async with self._locked(entry) as job:
+            settings = apply_setting(job.settings, verb, args)
+            if settings == job.settings:
+                return
+            now_ns = self.now_ns()
+            await self.store.update_job(self._record(job, settings=settings, changed_ns=now_ns))
+            job.settings = settings
+            entry.changed_ns = entry.status_ns = now_ns
+            entry.v_status += 1
+            shown = args.partition("=")[0].strip() if verb == "env" else args.strip()[:200]
+            log.info("job %s: %s %s", job.name, verb, shown, extra={"job": job.name})  # no values
+            if verb == "history":
+                try:
+                    await self.sink.trim(job)
+                except JobdError as exc:  # the setting stands; the next append trims
+                    log.warning("job %s: log not trimmed yet: %s", job.name, exc,
+                                extra={"job": job.name})  # fmt: skip
 
     async def delete(self, entry: JobEntry) -> None:
         """Delete the job durably with its history; kill its running instance.

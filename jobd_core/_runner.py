@@ -5,8 +5,9 @@ Rules this module keeps:
    threads behind its own ``CapacityLimiter`` (8 threads measured fastest for 1,000 simultaneous
    spawns on 2 cores while keeping the loop responsive; the loop thread alone blocks it ~0.7 s).
 2. A run is ``SHELL -c COMMAND`` in its own session and process group, stdin ``/dev/null``, stdout
-   and stderr into one pipe, close_fds, environment = jobd's plus ``JOBD_JOB`` and
-   ``JOBD_SCHEDULED``. Signals go to the whole group, so a shell's background children go too.
+   and stderr into one pipe, close_fds, in the job's ``dir`` (if set), environment = jobd's, then
+   the job's ``env`` settings, then ``JOBD_JOB``, ``JOBD_SCHEDULED`` and ``JOBD_ATTEMPT``.
+   Signals go to the whole group, so a shell's background children go too.
 3. Output is bounded: at most ``limit`` bytes become log texts (lines split on ``\\n``, over-long
    lines split at ``MAX_LINE`` bytes, a final partial line flushed), then one
    ``output truncated after N bytes`` text; the rest is read and thrown away at a throttled pace,
@@ -84,6 +85,9 @@ class RunSpec:
     command: str
     scheduled: datetime  # aware; JOBD_SCHEDULED is its RFC 3339 form
     shell: str
+    env: tuple[tuple[str, str], ...] = ()  # the job's ``env`` settings, over jobd's environment
+    cwd: str | None = None  # the job's ``dir`` setting; None: jobd's working directory
+    attempt: int = 1  # JOBD_ATTEMPT: 1, then 2.. for retries
 
 
 class Process:
@@ -167,8 +171,10 @@ def _popen(
         env.update(run_as.environment())
         identity = {"user": run_as.uid, "group": run_as.gid,
                     "extra_groups": list(run_as.groups) if run_as.groups else None}  # fmt: skip
+    env.update(spec.env)
     env["JOBD_JOB"] = spec.job_name
     env["JOBD_SCHEDULED"] = spec.scheduled.isoformat()
+    env["JOBD_ATTEMPT"] = str(spec.attempt)
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     try:
         popen = subprocess.Popen(
@@ -177,8 +183,9 @@ def _popen(
             stdout=write_fd,
             stderr=write_fd,
             start_new_session=True,
-            close_fds=True,
+            close_fds=True,  # no descriptor of jobd's reaches a job (only 0, 1, 2)
             env=env,
+            cwd=spec.cwd,
             **identity,
         )
     except BaseException:

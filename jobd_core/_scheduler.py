@@ -1,4 +1,4 @@
-"""The trio scheduler: fires started jobs at their scheduled instants, one run at a time per job.
+"""The trio scheduler: fires started jobs at their scheduled instants, per their overlap policy.
 
 Rules this module keeps:
 1. Decisions are ``_plan``'s pure functions of (schedule, now); only ``Scheduler.run``'s loop reads
@@ -9,10 +9,13 @@ Rules this module keeps:
 3. ``Job.last_fire`` is the watermark (see ``_plan``): set when an instant is handled and when a
    job is started, so a clock jump back never repeats an instant and a restart can tell what was
    missed. Every runtime change is reported with ``sink.job_changed``.
-4. No overlap: a fire while the job's previous run is still going is skipped and logged. ``stop``
-   never kills and never blocks; ``kill`` signals the run's whole process group.
+4. Overlap (``settings.overlap``): ``skip`` (the default) skips and logs a fire while a run of
+   the job is going; ``allow`` starts it beside (at most ``MAX_CONCURRENT`` at once); ``replace``
+   kills the going runs and starts the new one once they are gone. ``stop`` never kills and never
+   blocks (runs not started yet and pending retries are dropped); ``kill`` kills every run.
 5. All public methods are called from the trio thread; only ``kill``, ``remove`` and ``shutdown``
-   wait.
+   wait, and what they wait for (the kill escalation) goes on if the caller is cancelled.
+6. Runs themselves (jitter, retries, timeout, killing) are ``_runs``' business.
 """
 
 from __future__ import annotations
@@ -20,77 +23,30 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-import os
-import signal
-import subprocess
+import random
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
-from typing import Protocol
 
 import trio
 
-from ._clock import (
-    NS_PER_S,
-    StepWatch,
-    SystemClock,
-    WallClock,
-    datetime_from_ns,
-    ns_from_datetime,
-)
-from ._logline import format_entry_ns
+from ._clock import StepWatch, SystemClock, WallClock, datetime_from_ns, ns_from_datetime
 from ._metrics import Metrics
 from ._model import Job
 from ._plan import LATE_TOLERANCE, first_fire, plan_due, plan_startup, rewind_watermark
-from ._runner import (
-    LINGER,
-    OutputLines,
-    RunSpec,
-    Spawner,
-    become_subreaper,
-    default_shell,
-    describe_returncode,
-    group_alive,
-    reap_group,
-    supervise,
-)
+from ._runner import LINGER, Spawner, become_subreaper, default_shell, group_alive, reap_group
+from ._runs import LogSink, Run, RunTasks, Slot
 
 __all__ = ["LogSink", "Scheduler"]
 
 log = logging.getLogger(__name__)
 
 ORPHAN_SWEEP = 1.0  # seconds between reaping passes over groups that outlived their run
-_KILL_POLL = 0.02
+MAX_CONCURRENT = 16  # runs of one job at once under ``overlap allow``
 FIRE_BATCH = 16  # due jobs planned between two yields to the event loop
 ADD_BATCH = 64  # jobs added between two yields at start-up
 
 
-class LogSink(Protocol):
-    """Where the scheduler writes log entries and reports runtime changes (the registry's sink)."""
-
-    def append(self, job: Job, lines: list[str]) -> None: ...
-
-    async def flush(self) -> None: ...
-
-    def job_changed(self, job: Job) -> None: ...
-
-
-@dataclass(eq=False, slots=True)
-class _Run:
-    scheduled: datetime
-    process_pgid: int | None = None
-    spawned: trio.Event = field(default_factory=trio.Event)
-    done: trio.Event = field(default_factory=trio.Event)
-
-
-@dataclass(eq=False, slots=True)
-class _Slot:
-    job: Job
-    seq: int = -1
-    run: _Run | None = None
-
-
-class Scheduler:
+class Scheduler(RunTasks):
     """Fires started jobs; see the module rules.
 
     Args:
@@ -103,6 +59,7 @@ class Scheduler:
         linger: seconds of output reading after a run's leader exits.
         reap_orphans: make jobd a child subreaper so a job's background children are reaped.
         metrics: where runs, failures, skipped and missed fires and lateness are counted.
+        rng: draws the jitter delays (default: a ``random.Random`` of its own).
     """
 
     def __init__(
@@ -117,6 +74,7 @@ class Scheduler:
         linger: float = LINGER,
         reap_orphans: bool = True,
         metrics: Metrics | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self._sink = sink
         self.metrics = metrics if metrics is not None else Metrics()
@@ -127,11 +85,12 @@ class Scheduler:
         self._tolerance = tolerance
         self._linger = linger
         self._reap_orphans = reap_orphans
-        self._slots: dict[int, _Slot] = {}
+        self._rng = rng if rng is not None else random.Random()
+        self._slots: dict[int, Slot] = {}
         self._heap: list[tuple[int, int, int]] = []
         self._seq = itertools.count()
         self._nursery: trio.Nursery | None = None
-        self._pending: list[tuple[_Slot, _Run]] = []
+        self._pending: list[tuple[Slot, Run]] = []
         self._wake_scope: trio.CancelScope | None = None
         self._target_ns: int | None = None
         self._closing = False
@@ -154,6 +113,7 @@ class Scheduler:
             self._pending.clear()
             task_status.started()
             await self._loop()
+        self._nursery = None
 
     async def _loop(self) -> None:
         while not self._closing:
@@ -200,7 +160,7 @@ class Scheduler:
         if len(self._heap) > 2 * len(self._slots) + 1024:
             self._compact()
 
-    def _handle_due(self, slot: _Slot, due: datetime, now: datetime) -> None:
+    def _handle_due(self, slot: Slot, due: datetime, now: datetime) -> None:
         job = slot.job
         plan = plan_due(job.schedule, due, now, tolerance=self._tolerance)
         if plan.missed:
@@ -249,7 +209,7 @@ class Scheduler:
         ``"latest"``, or if it is only just past)."""
         slot = self._slots.get(job.id)
         if slot is None:
-            slot = self._slots[job.id] = _Slot(job)
+            slot = self._slots[job.id] = Slot(job)
         slot.job = job
         if not job.started:
             self._unschedule(slot)
@@ -287,8 +247,12 @@ class Scheduler:
         self._sink.job_changed(job)
 
     def stop(self, job: Job) -> None:
-        """Cancel the job's future fires; a running instance goes on. Never blocks."""
-        self._unschedule(self._slot(job))
+        """Cancel the job's future fires, its runs not started yet (jitter) and its pending
+        retries; a running process goes on. Never blocks."""
+        slot = self._slot(job)
+        self._unschedule(slot)
+        for run in slot.runs:
+            run.halt()
         self._sink.job_changed(job)
 
     def reschedule(self, job: Job) -> None:
@@ -301,156 +265,86 @@ class Scheduler:
         self._sink.job_changed(job)
 
     def run_now(self, job: Job) -> None:
-        """Run the job once now (``run requested``), unless its previous run is still going."""
+        """Run the job once now (``run requested``), per its overlap policy; no jitter."""
         self._log(job, "run requested")
-        self._fire(self._slot(job), self._clock.now())
+        self._fire(self._slot(job), self._clock.now(), jitter=False)
 
     async def kill(self, job: Job) -> bool:
-        """Terminate the job's running instance: SIGTERM to its process group, SIGKILL after
-        ``settings.kill_grace`` seconds; returns once it is reaped. False if none was running."""
+        """Terminate the job's runs: SIGTERM to each process group, SIGKILL after
+        ``settings.kill_grace`` seconds; returns once they are reaped (the killing goes on if the
+        caller is cancelled). False if none was going."""
         slot = self._slots.get(job.id)
-        run = slot.run if slot is not None else None
-        if run is None:
+        runs = list(slot.runs) if slot is not None else []
+        if not runs:
             return False
-        await self._kill_run(run, job.settings.kill_grace)
+        await self._kill_all(runs, job.settings.kill_grace)
         return True
 
     async def remove(self, job: Job) -> None:
-        """The job was deleted: unschedule it, kill its running instance and wait for it."""
+        """The job was deleted: unschedule it, kill its runs and wait for them."""
         slot = self._slots.get(job.id)
         if slot is None:
             return
         self._unschedule(slot)
-        if slot.run is not None:
-            await self._kill_run(slot.run, job.settings.kill_grace)
+        await self._kill_all(list(slot.runs), job.settings.kill_grace)
         if self._slots.get(job.id) is slot:
             del self._slots[job.id]
 
     async def shutdown(self, grace: float) -> None:
-        """Stop firing; give running jobs ``grace`` seconds to end, then kill their groups."""
+        """Stop firing; give running jobs ``grace`` seconds to end (nothing new starts, retries
+        are dropped), then kill their groups."""
         self._closing = True
         self._wake()
-        runs = [slot.run for slot in self._slots.values() if slot.run is not None]
+        runs = [run for slot in self._slots.values() for run in slot.runs]
+        for run in runs:
+            run.halt()
         with trio.move_on_after(grace):
             for run in runs:
                 await run.done.wait()
-        async with trio.open_nursery() as nursery:
-            for run in runs:
-                if not run.done.is_set():
-                    nursery.start_soon(self._kill_run, run, 0.0)
+        await self._kill_all([run for run in runs if not run.done.is_set()], 0.0)
 
-    # -- runs ----------------------------------------------------------------------------------
+    async def _kill_all(self, runs: list[Run], grace: float) -> None:
+        finished = [self._request_kill(run, grace) for run in runs]
+        for event in finished:
+            await event.wait()
 
-    def _fire(self, slot: _Slot, scheduled: datetime) -> None:
+    # -- fires -----------------------------------------------------------------------------------
+
+    def _fire(self, slot: Slot, scheduled: datetime, *, jitter: bool = True) -> None:
         job = slot.job
-        if slot.run is not None:
+        settings = job.settings
+        replaces: tuple[Run, ...] = ()
+        going = len(slot.runs)
+        if going and (settings.overlap == "skip" or going >= MAX_CONCURRENT):
             job.runtime.skipped += 1
             self.metrics.fires_skipped.inc()
-            self._log(job, "skipped: previous run still going")
+            self._log(job, "skipped: previous run still going" if settings.overlap == "skip"
+                      else f"skipped: {going} runs still going (at most {MAX_CONCURRENT} at once)")
             return
         if self._closing:
             return
-        run = slot.run = _Run(scheduled)
+        if going and settings.overlap == "replace":
+            replaces = tuple(slot.runs)
+            self._log(job, "replacing the previous run")
+            for old in replaces:
+                self._request_kill(old, settings.kill_grace)
+        delay = self._rng.uniform(0, settings.jitter) if jitter and settings.jitter > 0 else 0.0
+        run = Run(scheduled, delay=delay, replaces=replaces)
+        slot.runs.append(run)
         if self._nursery is None:
             self._pending.append((slot, run))  # add() before run(): started with the loop
         else:
             self._nursery.start_soon(self._execute, slot, run)
 
-    async def _execute(self, slot: _Slot, run: _Run) -> None:
-        job = slot.job
-        try:
-            spec = RunSpec(job.name, job.command, run.scheduled, self._shell)
-            try:
-                process = await self._spawner.spawn(spec)
-            except (OSError, ValueError, subprocess.SubprocessError) as exc:
-                self._spawn_failed(job, exc)
-                return
-            finally:
-                run.spawned.set()
-            run.process_pgid = process.pgid
-            self._started(job, run, process.pid, self._clock.now_ns())
-            lines = OutputLines(job.settings.output_limit)
-            try:
-                returncode = await supervise(
-                    process, lines, lambda texts: self._log_texts(job, texts), linger=self._linger
-                )
-            except Exception:  # a bug here must not take the scheduler (and every job) down
-                log.exception("job %s: run supervision failed", job.name, extra={"job": job.name})
-                self._ended(job, "failed: internal error")
-                return
-            self._ended(job, describe_returncode(returncode))
-            if group_alive(process.pgid):
-                self._orphan_groups.add(process.pgid)
-                self._wake()
-        finally:
-            if slot.run is run:
-                slot.run = None
-            run.done.set()
-
-    def _started(self, job: Job, run: _Run, pid: int, started_ns: int) -> None:
-        runtime = job.runtime
-        runtime.running_pid = pid
-        runtime.last_start = datetime_from_ns(started_ns)
-        runtime.last_lateness = (started_ns - ns_from_datetime(run.scheduled)) / NS_PER_S
-        runtime.run_count += 1
-        self.metrics.runs.inc()
-        self.metrics.fire_lateness.observe(runtime.last_lateness)
-        self._sink.job_changed(job)
-
-    def _ended(self, job: Job, result: str) -> None:
-        if result != "exit 0":
-            self._log(job, result)
-            if self.metrics.run_failed(result) != "internal":  # internal: logged where it happened
-                log.warning("job %s run failed: %s", job.name, result, extra={"job": job.name})
-        runtime = job.runtime
-        runtime.running_pid = None
-        runtime.last_end = self._clock.now()
-        runtime.last_result = result
-        self._sink.job_changed(job)
-
-    def _spawn_failed(self, job: Job, exc: BaseException) -> None:
-        self.metrics.run_failures.inc("start")
-        log.warning("job %s failed to start: %s", job.name, exc, extra={"job": job.name})
-        self._log(job, f"failed to start: {exc}")
-        job.runtime.last_result = "failed to start"
-        job.runtime.last_end = self._clock.now()
-        self._sink.job_changed(job)
-
-    async def _kill_run(self, run: _Run, grace: float) -> None:
-        await run.spawned.wait()
-        pgid = run.process_pgid
-        if pgid is None:
-            await run.done.wait()
-            return
-        _signal_group(pgid, signal.SIGTERM)
-        with trio.move_on_after(grace):
-            await self._group_gone(run, pgid)
-        if not (run.done.is_set() and not group_alive(pgid)):
-            _signal_group(pgid, signal.SIGKILL)
-        await run.done.wait()
-        with trio.move_on_after(1.0):
-            await self._group_gone(run, pgid)
-        if group_alive(pgid):
-            self._orphan_groups.add(pgid)
-
-    async def _group_gone(self, run: _Run, pgid: int) -> None:
-        """Until the run ended and its whole group is gone (reaping the group's orphans)."""
-        while True:
-            if run.done.is_set():
-                reap_group(pgid)
-                if not group_alive(pgid):
-                    return
-            await trio.sleep(_KILL_POLL)
-
     # -- helpers -------------------------------------------------------------------------------
 
-    def _slot(self, job: Job) -> _Slot:
+    def _slot(self, job: Job) -> Slot:
         slot = self._slots.get(job.id)
         if slot is None:
-            slot = self._slots[job.id] = _Slot(job)
+            slot = self._slots[job.id] = Slot(job)
         return slot
 
-    def _set_next(self, slot: _Slot, when: datetime | None) -> None:
+    def _set_next(self, slot: Slot, when: datetime | None) -> None:
         slot.seq = next(self._seq)
         slot.job.runtime.next_run = when
         if when is None or self._closing:
@@ -459,21 +353,6 @@ class Scheduler:
         heapq.heappush(self._heap, (fire_ns, slot.seq, slot.job.id))
         self._wake(fire_ns)
 
-    def _unschedule(self, slot: _Slot) -> None:
+    def _unschedule(self, slot: Slot) -> None:
         slot.seq = next(self._seq)
         slot.job.runtime.next_run = None
-
-    def _log(self, job: Job, text: str) -> None:
-        self._log_texts(job, [text])
-
-    def _log_texts(self, job: Job, texts: list[str]) -> None:
-        now_ns = self._clock.now_ns()
-        self._sink.append(job, [format_entry_ns(now_ns, text, self._log_tz) for text in texts])
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> bool:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        return False  # the whole group is gone already
-    return True

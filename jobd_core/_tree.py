@@ -31,6 +31,7 @@ from ._metrics import Metrics
 from ._model import JobEntry
 from ._node import Handle, Kind, Node, OpenMode, Stat
 from ._registry import Registry
+from ._settings import render as render_settings
 from ._stats import STATS_ID, StatsFile, core_metrics
 
 ROOT_ID = 1
@@ -433,8 +434,11 @@ class StatusFile(JobFile):
             ("runs", str(rt.run_count)),
             ("skipped", str(rt.skipped)),
             ("missed", str(rt.missed)),
-            ("running", "-" if rt.running_pid is None else str(rt.running_pid)),
+            ("running", " ".join(map(str, rt.running_pids)) or "-"),
+            ("timeouts", str(rt.timeouts)),
+            ("retried", str(rt.retried)),
         ]
+        lines += render_settings(job.settings, history_default=self.ns.registry.log_limit)
         return "".join(f"{key}: {value}\n" for key, value in lines)
 
     def version(self) -> int:

@@ -27,6 +27,17 @@ def strip_newline(text: str) -> str:
     return text
 
 
+def split_ctl(text: str) -> tuple[str, str]:
+    """A ctl message's verb (lower-case) and arguments: one trailing newline dropped, leading
+    blanks skipped, the verb ends at the first space or tab; the arguments are everything after
+    that one separator, verbatim (``env NAME=a value with  spaces``)."""
+    text = strip_newline(text).lstrip(" \t\r\n")
+    for i, char in enumerate(text):
+        if char in " \t":
+            return text[:i].lower(), text[i + 1 :]
+    return text.rstrip().lower(), ""
+
+
 def decode(data: bytes, what: str) -> str:
     """UTF-8 text of a client's write.
 

@@ -106,7 +106,9 @@ async def test_job_files_ids_modes_and_content(core: Core) -> None:
     assert status.splitlines()[:3] == ["state: stopped", f"schedule: {FAR}", "next: -"]
     keys = [line.split(":", 1)[0] for line in status.splitlines()]
     assert keys == ["state", "schedule", "next", "last_start", "last_end", "last_result",
-                    "last_lateness", "runs", "skipped", "missed", "running"]
+                    "last_lateness", "runs", "skipped", "missed", "running", "timeouts",
+                    "retried", "timeout", "grace", "overlap", "catchup", "jitter", "retries",
+                    "dir", "output", "history"]
     for bad in (base + 6, base + 7):
         with pytest.raises(NotFound):
             core.namespace.node(bad)

@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="text (default) or json (one object per line, for log shippers)")
     parser.add_argument("--metrics-addr", metavar="HOST:PORT",
                         help="serve /stats (Prometheus text) over HTTP here too")
+    parser.add_argument("--shutdown-grace", type=float, default=10.0, metavar="SECONDS",
+                        help="on SIGTERM/SIGINT, how long running jobs may take before their "
+                        "process groups are killed (default 10)")
     parser.add_argument("--debug", action="store_true",
                         help="debug logging, including libfuse's request trace")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -136,7 +139,8 @@ async def _open_9p(fsaddr: str) -> list[trio.SocketListener]:
 async def _run_local(args: argparse.Namespace, ready: Callable[[], None]) -> None:
     listeners = [] if args.no_9p else await _open_9p(args.fsaddr)
     try:
-        async with open_core(CoreConfig(dbdir=args.dbdir)) as core:
+        config = CoreConfig(dbdir=args.dbdir, shutdown_grace=args.shutdown_grace)
+        async with open_core(config) as core:
             await _serve(args, core.namespace, listeners, ready)
     finally:
         for listener in listeners:

@@ -319,11 +319,60 @@ echo "ALICE DONE"
 EOF
 as-user alice 'sh /tmp/alice.sh' | tee /tmp/alice.out
 grep -q 'ALICE DONE' /tmp/alice.out || echo "FAIL alice's script did not finish"
+# one connection (one mount), two attaches: root's at mount time, alice's at her first access
+attaches=$(sed -n 's/^jobd_9p_requests_total{type="Tattach"} \([0-9]*\).*/\1/p' $M/stats)
+[ "$attaches" -ge 2 ] 2>/dev/null || echo "FAIL Tattach count in /stats: '$attaches'"
+[ "$(grep -c ' /mnt 9p ' /proc/mounts)" = 1 ] || echo "FAIL more than one mount"
 [ "$(ls $M/jobs)" = shared ] || echo "FAIL after alice: $(ls $M/jobs)"
 [ "$(cat $M/jobs/shared/ctl)" = started ] || echo "FAIL alice stopped it"
 [ "$(cat $M/jobs/shared/cmd)" = "echo shared tick" ] || echo "FAIL alice changed cmd"
 echo stop > $M/jobs/shared/ctl || echo "FAIL root stop after alice"
 rm -r $M/jobs/shared || echo "FAIL root rm after alice"
 umount $M
+echo DONE
+"""
+
+
+async def test_interrupted_write_is_flushed_and_the_mount_goes_on(
+    guest: Guest, jobd_process: JobdProcess
+) -> None:
+    """A shell killed in ``echo kill > ctl`` (a job ignoring SIGTERM: the write takes the kill
+    grace, 5 s) makes the kernel send Tflush and wait for Rflush. jobd lets a state-changing
+    request finish before Rflush (server.py: no half-done changes), so the wait is bounded by the
+    grace; the job ends killed and the mount keeps working."""
+    result = await guest.run(FLUSH_SCRIPT, port=jobd_process.port, timeout=GUEST_TIMEOUT)
+    assert result.exit_code == 0, result.stderr
+    failures = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert not failures, "\n".join(failures) + "\n" + result.stdout
+    assert result.stdout.splitlines()[-1] == "DONE", result.stdout
+
+
+FLUSH_SCRIPT = r"""
+M=/mnt
+mount -t 9p -o "trans=tcp,port=$PORT,version=9p2000.L" "$SERVER" $M \
+    || { echo "FAIL mount"; exit 1; }
+echo -n "stubborn:@yearly:trap '' TERM; echo begun; sleep 60" > $M/clone || echo "FAIL clone"
+echo run > $M/jobs/stubborn/ctl || echo "FAIL run"
+i=0; until grep -q ':begun$' $M/jobs/stubborn/log; do
+    i=$((i+1)); [ $i -lt 100 ] || { echo "FAIL the job did not start"; break; }; sleep 0.2
+done
+sh -c "echo kill > $M/jobs/stubborn/ctl" &
+W=$!
+sleep 0.5
+kill -9 $W
+start=$(cut -d. -f1 /proc/uptime)
+wait $W
+took=$(( $(cut -d. -f1 /proc/uptime) - start ))
+[ "$took" -le 10 ] || echo "FAIL the killed writer took ${took}s to go"
+flushes=$(sed -n 's/^jobd_9p_requests_total{type="Tflush"} \([0-9]*\).*/\1/p' $M/stats)
+[ "$flushes" -ge 1 ] 2>/dev/null || echo "FAIL no Tflush counted in /stats: '$flushes'"
+i=0; until grep -q ':killed by SIG' $M/jobs/stubborn/log; do
+    i=$((i+1)); [ $i -lt 100 ] || { echo "FAIL not killed: $(cat $M/jobs/stubborn/log)"; break; }
+    sleep 0.2
+done
+[ "$(ls $M/jobs)" = stubborn ] || echo "FAIL listing after the flush: $(ls $M/jobs)"
+echo -n 'after:@daily:true' > $M/clone || echo "FAIL clone after the flush"
+rm -r $M/jobs/stubborn $M/jobs/after || echo "FAIL rm after the flush"
+umount $M || echo "FAIL umount"
 echo DONE
 """

@@ -8,6 +8,7 @@ turns them back into results, so the same list proves the fronts behave alike.
 Scenarios use distinct job names so the whole list runs against one mount in one go (one guest boot).
 """
 
+# ruff: noqa: E501  (the scenarios are shell lines as a user types them; wrapping would hide that)
 from __future__ import annotations
 
 from dataclasses import dataclass

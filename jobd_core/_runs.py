@@ -76,6 +76,8 @@ class Run:
     changed: trio.Event = field(default_factory=trio.Event)  # pgid set/cleared or run over
     done: trio.Event = field(default_factory=trio.Event)
     kill_done: trio.Event | None = None  # a kill was asked for; set when it finished
+    kill_grace: float = 0.0  # the shortest grace asked for
+    grace_scope: trio.CancelScope | None = None  # the kill's wait between SIGTERM and SIGKILL
 
     def halt(self) -> None:
         """Nothing more starts from this run (rule 2)."""
@@ -244,29 +246,39 @@ class RunTasks:
         """Halt ``run`` and kill its process group in a task of its own (rule 3); the event is
         set once the run is over and its group gone."""
         run.halt()
-        if run.kill_done is None:
+        if run.kill_done is not None:  # already being killed: a shorter grace still applies
+            run.kill_grace = min(run.kill_grace, grace)
+            if run.grace_scope is not None:
+                deadline = trio.current_time() + grace
+                run.grace_scope.deadline = min(run.grace_scope.deadline, deadline)
+        else:
+            run.kill_grace = grace
             run.kill_done = trio.Event()
             try:
                 if self._nursery is None:
                     raise RuntimeError("the scheduler is not running")
-                self._nursery.start_soon(self._kill, run, grace, run.kill_done)
+                self._nursery.start_soon(self._kill, run, run.kill_done)
             except RuntimeError:  # not running (or over): a pending run never starts anyway
                 run.kill_done.set()
         return run.kill_done
 
-    async def _kill(self, run: Run, grace: float, finished: trio.Event) -> None:
+    async def _kill(self, run: Run, finished: trio.Event) -> None:
         try:
             while run.pgid is None and not run.done.is_set():
                 await run.changed.wait()  # a spawn in progress ends, or the run is over
             if run.pgid is not None:
-                await self._terminate(run.pgid, grace, run.attempt_done)
+                await self._terminate(run.pgid, run.kill_grace, run.attempt_done, run)
             await run.done.wait()
         finally:
             finished.set()
 
-    async def _terminate(self, pgid: int, grace: float, leader_done: trio.Event) -> None:
+    async def _terminate(
+        self, pgid: int, grace: float, leader_done: trio.Event, run: Run | None = None
+    ) -> None:
         signal_group(pgid, signal.SIGTERM)
-        with trio.move_on_after(grace):
+        with trio.move_on_after(grace) as scope:
+            if run is not None:
+                run.grace_scope = scope
             await _group_gone(pgid, leader_done)
         if not (leader_done.is_set() and not group_alive(pgid)):
             signal_group(pgid, signal.SIGKILL)

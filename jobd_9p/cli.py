@@ -26,6 +26,7 @@ import trio
 
 from jobd_core import CoreConfig, JobdError, open_core
 
+from . import hardening
 from ._logging import LOG_FORMATS, configure_logging, make_formatter, reopen_log_files
 from ._metrics_http import parse_metrics_addr, serve_metrics
 from .server import is_wildcard, open_listeners, parse_fsaddr, serve_9p
@@ -35,12 +36,12 @@ logger = logging.getLogger("jobd")
 
 DEFAULT_DBDIR = "/var/lib/jobd"
 DEFAULT_FSADDR = "127.0.0.1:5640"
-_BOOL_FLAGS = frozenset({"debug", "alsologtostderr", "logtostderr"})
+_BOOL_FLAGS = frozenset({"debug", "alsologtostderr", "logtostderr"}) | hardening.BOOL_FLAGS
 _VALUE_FLAGS = frozenset({
     "dbdir", "fsaddr", "v", "log-level", "ready-fd", "port-file", "shutdown-grace", "max-msize",
     "log-limit", "output-limit", "log-dir", "stderrthreshold", "vmodule", "log-backtrace-at",
     "log-format", "metrics-addr",
-})  # fmt: skip
+}) | hardening.VALUE_FLAGS  # fmt: skip
 _TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})
 _FALSE = frozenset({"0", "f", "F", "false", "FALSE", "False"})
 _GLOG_SEVERITY = {"INFO": logging.INFO, "WARNING": logging.WARNING, "ERROR": logging.ERROR,
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-addr", metavar="HOST:PORT",
                    help="also serve /stats (Prometheus text) over HTTP here, e.g. "
                    "127.0.0.1:9164")
+    hardening.add_arguments(p)
     glog = p.add_argument_group("glog compatibility (the original's logging flags)")
     glog.add_argument("--logtostderr", action=argparse.BooleanOptionalAction, default=False,
                       help="log to stderr only (also the default without --log-dir)")
@@ -150,6 +152,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
             parse_metrics_addr(args.metrics_addr)
         if args.max_msize < MIN_MSIZE:
             raise ValueError(f"--max-msize must be at least {MIN_MSIZE}")
+        args.hardening = hardening.from_args(args)
     except ValueError as exc:
         parser.error(str(exc))
     return args
@@ -204,13 +207,17 @@ async def run(args: argparse.Namespace) -> int:
     if is_wildcard(args.fsaddr):
         logger.warning("listening on all interfaces (%s): whoever reaches this port can run "
                        "commands as user %s", args.fsaddr, _user())  # fmt: skip
-    listeners = await open_listeners(args.fsaddr)
+    guard: hardening.Hardening = args.hardening
+    listeners = await open_listeners(args.fsaddr, socket_mode=guard.socket_mode)
     config = CoreConfig(dbdir=args.dbdir, log_limit=args.log_limit,
-                        output_limit=args.output_limit, shutdown_grace=args.shutdown_grace)
+                        output_limit=args.output_limit, shutdown_grace=args.shutdown_grace,
+                        max_jobs=guard.max_jobs, run_as=guard.run_as)  # fmt: skip
+    _log_access(guard)
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async with open_core(config) as core, trio.open_nursery() as nursery:
-            serve = partial(serve_9p, core.namespace, listeners, max_msize=args.max_msize,
-                            debug=args.debug)  # fmt: skip
+            serve = partial(serve_9p, guard.namespace(core.namespace), listeners,
+                            max_msize=args.max_msize, debug=args.debug, limits=guard.limits,
+                            allow=guard.allow)  # fmt: skip
             addresses: list[str] = await nursery.start(serve)
             _announce(args, addresses)
             if args.metrics_addr is not None:
@@ -226,6 +233,17 @@ async def run(args: argparse.Namespace) -> int:
     _remove_unix_socket(args.fsaddr)
     logger.info("stopped")
     return 0
+
+
+def _log_access(guard: hardening.Hardening) -> None:
+    if guard.read_only:
+        logger.info("read-only: listing and reading only, every change fails with EROFS")
+    if guard.allow is not None:
+        logger.info("accepting TCP connections only from %s", guard.allow)
+    if guard.run_as is not None:
+        logger.info("job processes run as %s", guard.run_as.describe())
+    elif os.geteuid() == 0:
+        logger.warning("running as root without --run-as: jobs run as root")
 
 
 def _announce(args: argparse.Namespace, addresses: list[str]) -> None:

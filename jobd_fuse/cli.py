@@ -13,10 +13,12 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import trio
 
+from jobd_9p import hardening
 from jobd_9p._logging import LOG_FORMATS, configure_logging, reopen_log_files
 from jobd_9p._metrics_http import parse_metrics_addr, serve_metrics
 from jobd_9p.remote import RemoteUnavailable, remote_namespace
@@ -69,12 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--no-recover", action="store_true",
                         help="refuse to start on a stale mount instead of unmounting it lazily")
+    hardening.add_arguments(parser)
     return parser
 
 
-def _fuse_options(raw: Sequence[str], debug: bool) -> set[str]:
+def _fuse_options(raw: Sequence[str], debug: bool, read_only: bool = False) -> set[str]:
     extra = [opt.strip() for item in raw for opt in item.split(",")]
-    return mount_options(extra, debug=debug)
+    return mount_options([*extra, "ro"] if read_only else extra, debug=debug)
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -112,36 +115,42 @@ async def _serve(
             *, task_status: trio.TaskStatus[JobdOperations] = trio.TASK_STATUS_IGNORED
         ) -> None:
             await serve_fuse(
-                namespace, args.mountpoint, options=_fuse_options(args.options, args.debug),
+                namespace, args.mountpoint,
+                options=_fuse_options(args.options, args.debug, args.hardening.read_only),
                 recover_stale=not args.no_recover, task_status=task_status,
             )
             nursery.cancel_scope.cancel()  # unmounted from outside: the process is done
 
         await nursery.start(fuse_then_stop)
         if listeners:
-            addresses = await nursery.start(serve_9p, namespace, listeners)
+            guard: hardening.Hardening = args.hardening
+            serve = partial(serve_9p, namespace, listeners, limits=guard.limits,
+                            allow=guard.allow)  # fmt: skip
+            addresses = await nursery.start(serve)
             logger.info("serving 9P at %s", ", ".join(addresses))
         if args.metrics_addr is not None:
             await nursery.start(serve_metrics, args.metrics_addr, metrics_of(namespace))
         ready()
 
 
-async def _open_9p(fsaddr: str) -> list[trio.SocketListener]:
+async def _open_9p(fsaddr: str, socket_mode: int | None) -> list[trio.SocketListener]:
     if is_wildcard(fsaddr):
         logger.warning("9P on every interface (%s): whoever reaches the port can run commands "
                        "as this user", fsaddr)
     try:
-        return await open_listeners(fsaddr)
+        return await open_listeners(fsaddr, socket_mode=socket_mode)
     except (OSError, ValueError) as exc:
         raise StartupError(f"cannot serve 9P on {fsaddr}: {exc}") from None
 
 
 async def _run_local(args: argparse.Namespace, ready: Callable[[], None]) -> None:
-    listeners = [] if args.no_9p else await _open_9p(args.fsaddr)
+    guard: hardening.Hardening = args.hardening
+    listeners = [] if args.no_9p else await _open_9p(args.fsaddr, guard.socket_mode)
+    config = CoreConfig(dbdir=args.dbdir, max_jobs=guard.max_jobs, run_as=guard.run_as,
+                        shutdown_grace=args.shutdown_grace)
     try:
-        config = CoreConfig(dbdir=args.dbdir, shutdown_grace=args.shutdown_grace)
         async with open_core(config) as core:
-            await _serve(args, core.namespace, listeners, ready)
+            await _serve(args, guard.namespace(core.namespace), listeners, ready)
     finally:
         for listener in listeners:
             await listener.aclose()
@@ -151,7 +160,7 @@ async def _run_remote(args: argparse.Namespace, ready: Callable[[], None]) -> No
     try:
         async with remote_namespace(args.remote) as namespace:
             logger.info("bridging jobd at %s", args.remote)
-            await _serve(args, namespace, [], ready)
+            await _serve(args, args.hardening.namespace(namespace), [], ready)
     except* RemoteUnavailable as group:
         raise MountError(f"--remote {args.remote}: {_leaves(group)[0]}") from None
 
@@ -191,7 +200,12 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``jobd-fuse``; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.hardening = hardening.from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.metrics_addr is not None:
         try:
             parse_metrics_addr(args.metrics_addr)

@@ -114,7 +114,7 @@ async def open_core(config: CoreConfig) -> AsyncIterator[Core]:
                 adding.cancel()
                 with trio.CancelScope(shield=True):
                     await scheduler.shutdown(config.shutdown_grace)
-                    await registry.sink.flush()
+                    await registry.sink.close()  # a full disk is logged, not raised
                 nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):

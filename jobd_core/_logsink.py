@@ -132,6 +132,15 @@ class StoreLogSink:
         async with self._lock:
             await self._write()
 
+    async def close(self) -> None:
+        """The final flush at shut-down: as ``flush``, but a store that still fails (disk full)
+        is reported, with the count of log lines lost, instead of raised."""
+        try:
+            await self.flush()
+        except JobdError as exc:
+            lost = sum(len(lines) for lines in self._pending.values())
+            log.error("shutting down while the log store fails (%s): %d log lines lost", exc, lost)
+
     # -- for the registry ------------------------------------------------------------------------
 
     async def read_log(self, job_id: int) -> list[str]:

@@ -173,3 +173,25 @@ async def test_log_lines_kept_within_bounds_while_full_then_committed(
     warnings = [r.getMessage() for r in caplog.records if r.name == "jobd_core._logsink"]
     assert sum("dropping the oldest" in m for m in warnings) == 1
     assert any("recovered" in m and f"{100 - len(kept)} uncommitted lines" in m for m in warnings)
+
+
+async def test_sigterm_while_full_exits_cleanly(small_fs: Path, tmp_path: Path) -> None:
+    jobd = JobdProcess(small_fs / "db", tmp_path / "jobd.log")
+    addr = await trio.to_thread.run_sync(jobd.start)
+    async with session(addr) as s:
+        await s.write("clone", f"ticker:{EVERY_SECOND}:echo tick".encode())
+        await s.write("jobs/ticker/ctl", b"start")
+        await wait_until(lambda: _at_least(s, "ticker", 1), 15, "a first tick")
+        await trio.to_thread.run_sync(fill, small_fs / "filler")
+        await wait_until(lambda: _failing(jobd), 15, "the log store to fail")
+    assert await trio.to_thread.run_sync(jobd.stop) == 0
+    assert "log lines lost" in jobd.log_text() and "cannot serve" not in jobd.log_text()
+    (small_fs / "filler").unlink()
+    addr = await trio.to_thread.run_sync(jobd.start)  # and it starts again once there is room
+    async with session(addr) as s:
+        assert (await s.read("jobs/ticker/ctl")) == b"started\n"
+    await trio.to_thread.run_sync(jobd.stop)
+
+
+async def _failing(jobd: JobdProcess) -> bool:
+    return "log store failing" in jobd.log_text()

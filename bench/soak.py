@@ -11,7 +11,8 @@ Checks (``SoakReport.problems``; behaviour, not speed):
   hold pipes and threads for a moment, so a single sample says little; every sample is taken
   at the same phase of the second, when the second's runs are usually done);
 - RSS flat: growth after the warm-up within ``rss_growth_kib``;
-- no zombies: no zombie child seen in two samples in a row, none left after the stop;
+- no zombies: after the warm-up, no zombie child seen in two samples in a row (a child is
+  reaped within a sample interval), none left after the stop;
 - no fire missed beyond the overlap policy: for each job, runs + skipped + missed (as its status
   reports) equals the instants between its ``started`` and ``stopped`` log entries (+/- 1 at
   each edge); and the instants reported missed stay below ``missed_ratio`` of all.
@@ -326,7 +327,7 @@ def judge(report: SoakReport, config: SoakConfig) -> list[str]:
             problems.append(f"RSS grew by {rss_grew} KiB after the warm-up")
     else:
         problems.append(f"too few samples after the warm-up ({len(steady)})")
-    for a, b in zip(report.samples, report.samples[1:], strict=False):
+    for a, b in zip(steady, steady[1:], strict=False):  # the start-up burst is warm-up too
         if a.zombie_pids & b.zombie_pids:
             problems.append(f"zombie children persisted: {sorted(a.zombie_pids & b.zombie_pids)}")
             break

@@ -24,6 +24,7 @@ file by path. Nothing here is imported by jobd.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -327,7 +328,7 @@ def judge(report: SoakReport, config: SoakConfig) -> list[str]:
             problems.append(f"RSS grew by {rss_grew} KiB after the warm-up")
     else:
         problems.append(f"too few samples after the warm-up ({len(steady)})")
-    for a, b in zip(steady, steady[1:], strict=False):  # the start-up burst is warm-up too
+    for a, b in itertools.pairwise(steady):  # the start-up burst is warm-up too
         if a.zombie_pids & b.zombie_pids:
             problems.append(f"zombie children persisted: {sorted(a.zombie_pids & b.zombie_pids)}")
             break

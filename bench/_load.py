@@ -70,7 +70,14 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 def connect(addr: str, aname: str, msize: int) -> socket.socket:
     """Connect, negotiate 9P2000.L and attach fid 0 (as root, uid 0)."""
     host, _, port = addr.rpartition(":")
-    sock = socket.create_connection((host, int(port)))
+    for attempt in range(40):  # a server just started may not accept yet
+        try:
+            sock = socket.create_connection((host, int(port)))
+            break
+        except ConnectionRefusedError:
+            if attempt == 39:
+                raise
+            time.sleep(0.05)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     _call(sock, wire.Tversion(wire.NOTAG, msize, D.value))
     _call(sock, wire.Tattach(1, ROOT_FID, wire.NOFID, "root", aname, 0))
@@ -88,22 +95,42 @@ class _Conn:
 
 def _read_frames(slot: int, path: list[str], seq: int) -> list[bytes]:
     fid, tag = 10 + slot, 1 + slot
-    return [wire.encode(m, D) for m in (
-        wire.Twalk(tag, ROOT_FID, fid, tuple(path)), wire.Tlopen(tag, fid, 0),
-        wire.Tread(tag, fid, 0, 4096), wire.Tclunk(tag, fid))]  # fmt: skip
+    return [
+        wire.encode(m, D)
+        for m in (
+            wire.Twalk(tag, ROOT_FID, fid, tuple(path)),
+            wire.Tlopen(tag, fid, 0),
+            wire.Tread(tag, fid, 0, 4096),
+            wire.Tclunk(tag, fid),
+        )
+    ]
 
 
 def _create_frames(slot: int, prefix: str, seq: int, schedule: str) -> list[bytes]:
     fid, tag = 10 + slot, 1 + slot
     text = f"{prefix}{seq}:{schedule}:true".encode()
-    return [wire.encode(m, D) for m in (
-        wire.Twalk(tag, ROOT_FID, fid, ("clone",)), wire.Tlopen(tag, fid, 1),
-        wire.Twrite(tag, fid, 0, text), wire.Tclunk(tag, fid))]  # fmt: skip
+    return [
+        wire.encode(m, D)
+        for m in (
+            wire.Twalk(tag, ROOT_FID, fid, ("clone",)),
+            wire.Tlopen(tag, fid, 1),
+            wire.Twrite(tag, fid, 0, text),
+            wire.Tclunk(tag, fid),
+        )
+    ]
 
 
 def run_cycles(
-    addr: str, aname: str, *, connections: int, depth: int, seconds: float, max_cycles: int,
-    make: Callable[[int, int], list[bytes]], fixed: bool, warmup: float = 0.0,
+    addr: str,
+    aname: str,
+    *,
+    connections: int,
+    depth: int,
+    seconds: float,
+    max_cycles: int,
+    make: Callable[[int, int], list[bytes]],
+    fixed: bool,
+    warmup: float = 0.0,
 ) -> dict[str, Any]:
     """Drive ``connections`` x ``depth`` cycles until ``seconds`` or ``max_cycles``; return
     counts, latencies (ns) and the client's CPU time.
@@ -271,13 +298,13 @@ def main(argv: list[str]) -> int:
     spec = json.loads(argv[0])
     kind = spec.pop("kind")
     if kind == "list":
-        result = list_dir(spec["addr"], spec["path"], repeats=spec["repeats"],
-                          walks=spec["walks"])  # fmt: skip
+        result = list_dir(spec["addr"], spec["path"], repeats=spec["repeats"], walks=spec["walks"])
     elif kind == "fileloop":
         result = file_loop(spec["path"], spec["seconds"])
     elif kind == "stream":
-        result = stream(spec["addr"], spec["aname"], spec["path"], msize=spec["msize"],
-                        depth=spec["depth"])  # fmt: skip
+        result = stream(
+            spec["addr"], spec["aname"], spec["path"], msize=spec["msize"], depth=spec["depth"]
+        )
     else:
         if kind == "read":
             path = spec.pop("path")
@@ -285,8 +312,9 @@ def main(argv: list[str]) -> int:
         else:
             prefix, schedule = spec.pop("prefix"), spec.pop("schedule")
             make = lambda s, n: _create_frames(s, prefix, n, schedule)  # noqa: E731
-        result = run_cycles(spec.pop("addr"), spec.pop("aname"), make=make,
-                            fixed=kind == "read", **spec)  # fmt: skip
+        result = run_cycles(
+            spec.pop("addr"), spec.pop("aname"), make=make, fixed=kind == "read", **spec
+        )
     json.dump(result, sys.stdout)
     return 0
 

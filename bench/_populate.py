@@ -25,8 +25,9 @@ async def _create(store: SqliteStore, start: int, stop: int, started: bool, now_
     settings = JobSettings()
     async with trio.open_nursery() as nursery:
         for i in range(start, stop):
-            record = JobRecord(0, job_name(i), "true", FAR_SCHEDULE, started, settings, now_ns,
-                               now_ns)  # fmt: skip
+            record = JobRecord(
+                0, job_name(i), "true", FAR_SCHEDULE, started, settings, now_ns, now_ns
+            )
             nursery.start_soon(store.create_job, record)
 
 

@@ -91,11 +91,26 @@ def run_jobd(dbdir: Path, *extra: str, timeout: float = 60.0) -> Iterator[Jobd]:
         port_file = Path(tmp) / "port"
         t0 = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jobd_9p", "--dbdir", str(dbdir), "--fsaddr",
-             "127.0.0.1:0", "--port-file", str(port_file), "--log-level", "warning",
-             "--shutdown-grace", "1", *extra],
-            stdin=subprocess.DEVNULL, cwd=REPO,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "jobd_9p",
+                "--dbdir",
+                str(dbdir),
+                "--fsaddr",
+                "127.0.0.1:0",
+                "--port-file",
+                str(port_file),
+                "--log-level",
+                "warning",
+                "--shutdown-grace",
+                "1",
+                *extra,
+            ],
+            stdin=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=REPO,
+        )
         try:
             _wait_for(port_file, proc, timeout)
             startup = time.perf_counter() - t0
@@ -114,10 +129,11 @@ def run_diod(export: Path) -> Iterator[str]:
     """
     port = free_port()
     proc = subprocess.Popen(
-        ["diod", "-f", "-n", "-N", "-e", str(export), "-l", f"127.0.0.1:{port}",
-         "-L", "/dev/null"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        ["diod", "-f", "-n", "-N", "-e", str(export), "-l", f"127.0.0.1:{port}", "-L", "/dev/null"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -141,17 +157,19 @@ def run_jobd_fuse(dbdir: Path, mountpoint: Path, timeout: float = 60.0) -> Itera
         BenchError: it exited or did not mount in time.
     """
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jobd_fuse.cli", str(mountpoint), "--dbdir", str(dbdir),
-         "--no-9p"],
-        stdin=subprocess.DEVNULL, cwd=REPO,
-    )  # fmt: skip
+        [sys.executable, "-m", "jobd_fuse.cli", str(mountpoint), "--dbdir", str(dbdir), "--no-9p"],
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=REPO,
+    )
     try:
         _wait_for(mountpoint / "jobs", proc, timeout)
         yield proc.pid
     finally:
         _stop(proc)
-        subprocess.run(["fusermount3", "-u", "-q", str(mountpoint)], check=False,
-                       stderr=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            ["fusermount3", "-u", "-q", str(mountpoint)], check=False, stderr=subprocess.DEVNULL
+        )
 
 
 def run_load(spec: dict[str, Any], timeout: float = 600.0) -> dict[str, Any]:
@@ -162,8 +180,11 @@ def run_load(spec: dict[str, Any], timeout: float = 600.0) -> dict[str, Any]:
     """
     done = subprocess.run(
         [sys.executable, "-m", "bench._load", json.dumps(spec)],
-        capture_output=True, cwd=REPO, timeout=timeout, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        cwd=REPO,
+        timeout=timeout,
+        check=False,
+    )
     if done.returncode != 0:
         raise BenchError(f"load generator failed: {done.stderr.decode()[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout)
@@ -186,7 +207,9 @@ def settle(pid: int, *, window: float = 0.25, idle: float = 0.1, limit: float = 
 
 def bare_rss_kib() -> int:
     """RSS of a bare interpreter that imported what jobd imports (the reference for #5)."""
-    code = ("import jobd_core, jobd_9p.cli, jobd_9p.server, trio, croniter, sqlite3\n"
-            "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmRSS')][0])")
+    code = (
+        "import jobd_core, jobd_9p.cli, jobd_9p.server, trio, croniter, sqlite3\n"
+        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmRSS')][0])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, cwd=REPO)
     return int(out.stdout)

@@ -29,8 +29,15 @@ class Row:
 
     def cells(self) -> tuple[str, ...]:
         met = "-" if self.met is None else ("yes" if self.met else "**no**")
-        return (str(self.number), self.measurement, self.jobd, self.reference, self.ratio,
-                self.target, met)  # fmt: skip
+        return (
+            str(self.number),
+            self.measurement,
+            self.jobd,
+            self.reference,
+            self.ratio,
+            self.target,
+            met,
+        )
 
 
 def median(values: Sequence[float]) -> float:
@@ -57,18 +64,27 @@ def table(rows: Sequence[Row]) -> str:
 def machine() -> str:
     """One line naming when and where the run happened."""
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return (f"{now}; {os.cpu_count()} cores ({platform.processor() or platform.machine()}); "
-            f"Python {sys.version.split()[0]}; {platform.system()} {platform.release()}")
+    return (
+        f"{now}; {os.cpu_count()} cores ({platform.processor() or platform.machine()}); "
+        f"Python {sys.version.split()[0]}; {platform.system()} {platform.release()}"
+    )
 
 
 def document(rows: Sequence[Row], *, quick: bool, command: str, seconds: float) -> str:
     """The whole RESULTS.md text: machine line, table, notes per measurement."""
-    out = ["# jobd benchmark results", "",
-           f"Run: {machine()}. Command: `{command}` ({seconds:.0f} s"
-           f"{', quick sizes: not representative' if quick else ''}).", "",
-           "Each reference runs in the same run, side by side; figures are medians of the "
-           "repeats unless said otherwise. Load comes from a separate process "
-           "(`bench/_load.py`, a pipelining 9P2000.L client).", "", table(rows), ""]  # fmt: skip
+    out = [
+        "# jobd benchmark results",
+        "",
+        f"Run: {machine()}. Command: `{command}` ({seconds:.0f} s"
+        f"{', quick sizes: not representative' if quick else ''}).",
+        "",
+        "Each reference runs in the same run, side by side; figures are medians of the "
+        "repeats unless said otherwise. Load comes from a separate process "
+        "(`bench/_load.py`, a pipelining 9P2000.L client).",
+        "",
+        table(rows),
+        "",
+    ]
     for r in rows:
         if r.notes:
             out.append(f"**#{r.number} {r.measurement}**")

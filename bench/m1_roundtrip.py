@@ -19,9 +19,17 @@ TARGET = 0.5  # jobd/diod ops/s at 8 clients
 
 
 def _trial(addr: str, aname: str, clients: int, depth: int, seconds: float) -> dict[str, Any]:
-    spec = {"kind": "read", "addr": addr, "aname": aname, "connections": clients,
-            "depth": depth, "seconds": seconds, "max_cycles": 10**9, "warmup": 0.3,
-            "path": ["jobs", job_name(7), "schedule"]}  # fmt: skip
+    spec = {
+        "kind": "read",
+        "addr": addr,
+        "aname": aname,
+        "connections": clients,
+        "depth": depth,
+        "seconds": seconds,
+        "max_cycles": 10**9,
+        "warmup": 0.3,
+        "path": ["jobs", job_name(7), "schedule"],
+    }
     return run_load(spec)
 
 
@@ -57,12 +65,17 @@ def measure(seconds: float = 3.0, repeats: int = 3, jobs: int = 100, depth: int 
     notes = [
         f"{who}, {c} client(s) x {depth} in flight: {_fmt(s[who, c])}; load generator CPU "
         f"{s[who, c][3]:.0%} of one core"
-        for who in ("jobd", "diod") for c in (1, 8)
-    ]  # fmt: skip
+        for who in ("jobd", "diod")
+        for c in (1, 8)
+    ]
     notes.append(f"ratio at 1 client: {ratio1:.2f}x; {repeats} trials of {seconds:g} s each")
     return Row(
-        1, "read cycle (walk, open, read, clunk), 9P2000.L",
+        1,
+        "read cycle (walk, open, read, clunk), 9P2000.L",
         f"1c {_fmt(s['jobd', 1])}; 8c {_fmt(s['jobd', 8])}",
         f"diod: 1c {_fmt(s['diod', 1])}; 8c {_fmt(s['diod', 8])}",
-        f"{ratio8:.2f}x at 8c", f">= {TARGET}x diod at 8 clients", ratio8 >= TARGET, notes,
+        f"{ratio8:.2f}x at 8c",
+        f">= {TARGET}x diod at 8 clients",
+        ratio8 >= TARGET,
+        notes,
     )

@@ -30,19 +30,31 @@ _NAMES = ("jobs", "job000007", "schedule")
 _DIRENTS = wire.encode_dirents(
     [wire.Dirent(wire.Qid(0x80, 0, 100 + i), i + 1, 4, f"job{i:06d}") for i in range(40)]
 )
-_GETATTR = wire.Rgetattr(1, wire.P9_GETATTR_BASIC, _Q, 0o100644, 0, 0, 1, 0, 100, 4096, 1,
-                         1, 2, 1, 2, 1, 2, 0, 0, 0, 0)  # fmt: skip
+_GETATTR = wire.Rgetattr(
+    1, wire.P9_GETATTR_BASIC, _Q, 0o100644, 0, 0, 1, 0, 100, 4096, 1, 1, 2, 1, 2, 1, 2, 0, 0, 0, 0
+)
 
 # (name, jobd message, jobd dialect, py9p message, same bytes?)
 CASES: list[tuple[str, wire.Message, Dialect, Any, bool]] = [
-    ("Twalk", wire.Twalk(1, 1, 2, _NAMES), C, py9p.Twalk(fid=1, newfid=2, wname=_NAMES, tag=1), True),
+    (
+        "Twalk",
+        wire.Twalk(1, 1, 2, _NAMES),
+        C,
+        py9p.Twalk(fid=1, newfid=2, wname=_NAMES, tag=1),
+        True,
+    ),
     ("Rwalk", wire.Rwalk(1, (_Q, _Q, _Q)), C, py9p.Rwalk(wqid=(_PQ, _PQ, _PQ), tag=1), True),
     ("Tread", wire.Tread(1, 5, 0, 8192), C, py9p.Tread(fid=5, offset=0, count=8192, tag=1), True),
     ("Rread 4k", wire.Rread(1, b"x" * 4096), C, py9p.Rread(data=b"x" * 4096, tag=1), True),
     ("Rgetattr (py9p: Rstat)", _GETATTR, L, py9p.Rstat(stat=_PSTAT, tag=1), False),
-    ("Rreaddir 40 (py9p: Rread)", wire.Rreaddir(1, _DIRENTS), L,
-     py9p.Rread(data=_DIRENTS, tag=1), False),
-]  # fmt: skip
+    (
+        "Rreaddir 40 (py9p: Rread)",
+        wire.Rreaddir(1, _DIRENTS),
+        L,
+        py9p.Rread(data=_DIRENTS, tag=1),
+        False,
+    ),
+]
 
 
 def _per_call(fn: Callable[[], object], number: int, repeats: int) -> float:
@@ -71,16 +83,27 @@ def measure(number: int = 3000, repeats: int = 5) -> Row:
     for name, ours, dialect, theirs, _same in CASES:
         frame = wire.encode(ours, dialect)
         their_frame = py9p.encode_message(theirs)
-        o = _per_call(lambda m=ours, f=frame, d=dialect: wire.decode(wire.encode(m, d), d),  # type: ignore[misc]
-                      number, repeats)  # fmt: skip
-        t = _per_call(lambda m=theirs, f=their_frame: py9p.decode_message(py9p.encode_message(m)),  # type: ignore[misc]
-                      max(1, number // 5), repeats)  # fmt: skip
+        o = _per_call(
+            lambda m=ours, f=frame, d=dialect: wire.decode(wire.encode(m, d), d),  # type: ignore[misc]
+            number,
+            repeats,
+        )
+        t = _per_call(
+            lambda m=theirs, f=their_frame: py9p.decode_message(py9p.encode_message(m)),  # type: ignore[misc]
+            max(1, number // 5),
+            repeats,
+        )
         ours_total += o
         theirs_total += t
         notes.append(f"{name}: jobd {o * 1e6:.2f} us, py9p {t * 1e6:.2f} us, {t / o:.1f}x")
     ratio = theirs_total / ours_total
     return Row(
-        2, "codec: encode + decode per message (Twalk, Rwalk, Tread, Rread, Rgetattr, Rreaddir)",
-        f"{ours_total * 1e6 / len(CASES):.2f} us/msg", f"py9p {theirs_total * 1e6 / len(CASES):.2f} us/msg",
-        f"{ratio:.1f}x faster", f">= {TARGET:g}x faster", ratio >= TARGET, notes,
-    )  # fmt: skip
+        2,
+        "codec: encode + decode per message (Twalk, Rwalk, Tread, Rread, Rgetattr, Rreaddir)",
+        f"{ours_total * 1e6 / len(CASES):.2f} us/msg",
+        f"py9p {theirs_total * 1e6 / len(CASES):.2f} us/msg",
+        f"{ratio:.1f}x faster",
+        f">= {TARGET:g}x faster",
+        ratio >= TARGET,
+        notes,
+    )

@@ -21,7 +21,7 @@ import trio
 from jobd_9p.client import Client
 
 from ._procs import BenchError, run_jobd
-from ._report import Row, median, percentile
+from ._report import Row, percentile
 
 P99_K1_TARGET_MS = 5.0
 FLOOR_RATIO_TARGET = 1.5
@@ -104,9 +104,15 @@ def floor(k: int) -> list[float]:
     t0 = time.time_ns()
     late = []
     for _ in range(k):
-        procs.append(subprocess.Popen(["/bin/bash", "-c", "true"], stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      start_new_session=True))  # fmt: skip
+        procs.append(
+            subprocess.Popen(
+                ["/bin/bash", "-c", "true"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
         late.append((time.time_ns() - t0) / 1e9)
     for p in procs:
         p.communicate()
@@ -135,13 +141,17 @@ def measure(ks: tuple[int, ...] = (1, 100, 1000), rounds_k1: int = 10) -> Row:
     ratio = results[kmax][0][1] / max(results[kmax][1][1], 1e-6)
     ok = results[k1][0][1] <= P99_K1_TARGET_MS and ratio <= FLOOR_RATIO_TARGET
     notes = [f"K={k}: jobd {_fmt(j)}; floor {_fmt(f)}" for k, (j, f) in results.items()]
-    notes.append(f"K={k1}: {rounds_k1} rounds (one job due in each of {rounds_k1} seconds); "
-                 "other K: one round")
+    notes.append(
+        f"K={k1}: {rounds_k1} rounds (one job due in each of {rounds_k1} seconds); "
+        "other K: one round"
+    )
     return Row(
-        4, f"firing K = {', '.join(map(str, ks))} jobs due in one second, lateness",
+        4,
+        f"firing K = {', '.join(map(str, ks))} jobs due in one second, lateness",
         "; ".join(f"K={k} p99 {j[1]:.1f} ms" for k, (j, _) in results.items()),
         "floor: " + "; ".join(f"K={k} p99 {f[1]:.1f} ms" for k, (_, f) in results.items()),
         f"{ratio:.2f}x floor p99 at K={kmax}",
         f"p99 <= {P99_K1_TARGET_MS:g} ms at K=1; <= {FLOOR_RATIO_TARGET}x floor at K={kmax}",
-        ok, notes,
+        ok,
+        notes,
     )

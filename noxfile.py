@@ -39,12 +39,12 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def fuzz(session: nox.Session) -> None:
-    """Coverage-guided fuzzing (atheris): 10^6 inputs each of the wire decoder and of sessions
-    over a real core. ``nox -s fuzz -- -runs=N`` changes the count; a failing input is written to
+    """Coverage-guided fuzzing (atheris): 10^6 inputs each of the wire decoder, of sessions over
+    a real core and of raw frames into a real server connection. ``nox -s fuzz -- -runs=N`` changes the count; a failing input is written to
     fuzz/artifacts/ (add it to fuzz/corpus/ with its fix)."""
     session.install("-e", ".[test]", "atheris")
     flags = session.posargs or ["-runs=1000000"]
     session.run("mkdir", "-p", "fuzz/artifacts", external=True)
-    for target in ("fuzz/fuzz_wire.py", "fuzz/fuzz_session.py"):
+    for target in ("fuzz/fuzz_wire.py", "fuzz/fuzz_session.py", "fuzz/fuzz_server.py"):
         session.run("python", target, *flags, "-max_len=400", "-print_final_stats=1",
                     "-artifact_prefix=fuzz/artifacts/")

@@ -3,6 +3,8 @@
 - ``check_wire(data)``: the decoder. Only ``ProtocolError`` may escape ``wire.decode`` and
   ``wire.Decoder``; what decodes re-encodes and decodes to the same message; feeding a stream
   whole or in pieces gives the same messages and the same failure.
+- ``SessionTarget.check_server(data)``: raw bytes into a real server connection (memory
+  streams): it ends once the peer leaves, raises nothing, logs no ERROR, and its replies decode.
 - ``SessionTarget.check(data)``: a ``Session`` over a real core (in a trio loop on a background
   thread) answers every request decoded from ``data`` with exactly one valid reply: same tag, the
   request's R-message or the dialect's error, encodable in the dialect and within msize. No
@@ -15,14 +17,18 @@ Any violation raises ``AssertionError`` (a crash to the fuzzer, a failure to pyt
 from __future__ import annotations
 
 import logging
+import struct
 import tempfile
 import threading
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 
 import trio
+import trio.testing
 
 from jobd_9p import wire
+from jobd_9p.server import Limits, serve_connection
 from jobd_9p.session import MIN_MSIZE, Session
 from jobd_core import Core, CoreConfig, open_core
 
@@ -30,6 +36,7 @@ from ._ops import Reader, requests
 
 DIALECTS = (wire.Dialect.P9P2000, wire.Dialect.U, wire.Dialect.L)
 MAX_MSIZE = 8192 + wire.IOHDRSZ
+_SERVER_LIMITS = Limits(max_fids=16, max_outstanding=8)
 
 
 # ----------------------------------------------------------------------------------------- wire
@@ -139,6 +146,47 @@ class SessionTarget:
             for entry in list(core.registry):  # back to an empty core for the next input
                 await core.registry.delete(entry)
 
+    def check_server(self, data: bytes) -> None:
+        """Raw bytes (after a valid Tversion and Tattach) into a real server connection: it ends
+        by itself once the peer is gone, raises nothing, logs no ERROR, and every reply it sent
+        decodes. Raises AssertionError otherwise."""
+        assert self._token is not None
+        self._errors.records.clear()
+        trio.from_thread.run(self._check_server, data, trio_token=self._token)
+        assert not self._errors.records, [r.getMessage() for r in self._errors.records]
+
+    async def _check_server(self, data: bytes) -> None:
+        assert self._core is not None
+        dialect = DIALECTS[data[0] % 3] if data else wire.Dialect.L
+        opening = wire.encode(wire.Tversion(tag=wire.NOTAG, msize=MAX_MSIZE,
+                                            version=dialect.value), dialect) + wire.encode(
+            wire.Tattach(tag=0, fid=0, afid=wire.NOFID, uname="", aname=""), dialect)
+        client, server = trio.testing.memory_stream_pair()
+        replies = bytearray()
+
+        async def drain() -> None:
+            while chunk := await client.receive_some():
+                replies.extend(chunk)
+
+        with trio.fail_after(20):  # a connection that never ends is a failure too
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(partial(serve_connection, self._core.namespace, server,
+                                           max_msize=MAX_MSIZE, limits=_SERVER_LIMITS))
+                nursery.start_soon(drain)
+                await client.send_all(opening + frames(data[1:]))
+                await trio.testing.wait_all_tasks_blocked()
+                await client.send_stream.aclose()  # the peer goes away
+        for entry in list(self._core.registry):
+            await self._core.registry.delete(entry)
+        decoder = wire.Decoder(wire.Dialect.P9P2000, 1 << 24)
+        decoder.feed(bytes(replies))
+        first = decoder.next_message()
+        assert isinstance(first, wire.Rversion), first
+        decoder.dialect = dialect
+        while decoder.next_message() is not None:
+            pass
+        assert decoder.buffered == 0, "a reply frame was cut short"
+
     def close(self) -> None:
         """Stop the core and its thread."""
         logging.getLogger().removeHandler(self._errors)
@@ -154,6 +202,21 @@ class SessionTarget:
         self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def frames(data: bytes) -> bytes:
+    """Fuzz input -> 9P frames with true size fields (so the fuzzer reaches every message body
+    decoder); a type byte of 0 passes a raw chunk through instead (framing errors)."""
+    r = Reader(data)
+    out = bytearray()
+    while r.left:
+        typ, tag = r.byte(), r.byte() % 4
+        body = r.take(255)
+        if typ == 0:
+            out += body
+        else:
+            out += struct.pack("<IBH", wire.HEADER_SIZE + len(body), typ, tag) + body
+    return bytes(out)
 
 
 def check_reply(request: wire.Message, reply: wire.Message | None, session: Session) -> None:

@@ -43,6 +43,11 @@ def test_session_corpus(path: Path, session_target: SessionTarget) -> None:
     session_target.check(path.read_bytes())
 
 
+@pytest.mark.parametrize("path", _inputs("server"), ids=lambda p: p.name)
+def test_server_corpus(path: Path, session_target: SessionTarget) -> None:
+    session_target.check_server(path.read_bytes())
+
+
 def test_the_targets_can_fail(session_target: SessionTarget) -> None:
     """A harness that cannot fail proves nothing: a wrong reply must be caught."""
     from fuzz._targets import check_reply
@@ -71,14 +76,10 @@ def _atheris(script: str, seconds: int, tmp_path: Path) -> None:
     assert "Done" in run.stderr, tail
 
 
-@pytest.mark.skipif(not HAVE_ATHERIS, reason="covered by the hypothesis pass below")
-def test_bounded_atheris_pass_wire(tmp_path: Path) -> None:
-    _atheris("fuzz_wire.py", 5, tmp_path)
-
-
-@pytest.mark.skipif(not HAVE_ATHERIS, reason="covered by the hypothesis pass below")
-def test_bounded_atheris_pass_session(tmp_path: Path) -> None:
-    _atheris("fuzz_session.py", 8, tmp_path)
+@pytest.mark.skipif(not HAVE_ATHERIS, reason="the hypothesis passes below run instead")
+def test_bounded_atheris_pass(tmp_path: Path) -> None:
+    """All three targets in one coverage-guided process (one start-up), 10 s of fuzzing."""
+    _atheris("fuzz_all.py", 10, tmp_path)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -92,3 +93,10 @@ def test_random_inputs_wire(data: bytes) -> None:
 @given(data=st.binary(max_size=300))
 def test_random_inputs_session(data: bytes, session_target: SessionTarget) -> None:
     session_target.check(data)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=300))
+def test_random_inputs_server(data: bytes, session_target: SessionTarget) -> None:
+    session_target.check_server(data)

@@ -6,7 +6,10 @@ Rules this module keeps:
    the record got through ``extra=`` and, for an exception, ``exc``.
 2. Log files are opened by ``ReopeningFileHandler``: ``reopen_log_files()`` (the commands call it
    on SIGHUP) closes and reopens them by name, so ``logrotate``'s move-then-HUP loses no line.
-3. A refused request is logged once, at a level that says how unusual it is (``refusal_level``):
+3. ``watch_signals`` holds SIGTERM/SIGINT/SIGHUP for as long as it runs: SIGHUP reopens the log
+   files, the first SIGTERM/SIGINT starts the shutdown and later ones are logged and ignored (a
+   second Ctrl-C must not kill jobd in the middle of its jobs' grace period).
+4. A refused request is logged once, at a level that says how unusual it is (``refusal_level``):
    routine answers (not found, no such attribute) at DEBUG, invalid input at WARNING, the rest
    (permission, limits, busy...) at INFO.
 """
@@ -16,10 +19,14 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import signal
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import trio
 
 __all__ = [
     "LOG_FORMATS",
@@ -29,7 +36,10 @@ __all__ = [
     "make_formatter",
     "refusal_level",
     "reopen_log_files",
+    "watch_signals",
 ]
+
+logger = logging.getLogger(__name__)
 
 LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -149,3 +159,22 @@ def refusal_level(code: int, *, invalid_input: bool = False) -> int:
     if code in _ROUTINE_ERRNOS:
         return logging.DEBUG
     return logging.WARNING if invalid_input else logging.INFO
+
+
+async def watch_signals(
+    stop: Callable[[str], None], *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Until cancelled: on SIGHUP reopen the log files; on the first SIGTERM or SIGINT call
+    ``stop`` with the signal's name; log and ignore the ones after it (module rule 3)."""
+    stopping = False
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        task_status.started()
+        async for signum in signals:
+            name = signal.Signals(signum).name
+            if signum == signal.SIGHUP:
+                logger.info("SIGHUP received: %d log files reopened", reopen_log_files())
+            elif stopping:
+                logger.info("%s received: already stopping", name)
+            else:
+                stopping = True
+                stop(name)

@@ -5,7 +5,8 @@ Rules this module keeps:
    ``-v=2``) and its glog flags are rewritten to this parser's spelling before parsing
    (``normalize_argv``); glog flags map to Python logging where they mean something.
 2. SIGTERM/SIGINT stop accepting connections, let running jobs end within the grace period
-   (the core's shutdown) and exit 0. SIGHUP reopens the log file (after rotation).
+   (the core's shutdown) and exit 0; more of them meanwhile change nothing. SIGHUP reopens the
+   log file (after rotation).
 3. The bound address is announced once listening (log line, ``--port-file``, ``--ready-fd``), so
    ``--fsaddr 127.0.0.1:0`` works for tests and scripts without races.
 """
@@ -16,7 +17,6 @@ import argparse
 import contextlib
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from functools import partial
@@ -27,7 +27,7 @@ import trio
 from jobd_core import CoreConfig, JobdError, open_core
 
 from . import hardening
-from ._logging import LOG_FORMATS, configure_logging, make_formatter, reopen_log_files
+from ._logging import LOG_FORMATS, configure_logging, make_formatter, watch_signals
 from ._metrics_http import parse_metrics_addr, serve_metrics
 from .server import is_wildcard, open_listeners, parse_fsaddr, serve_9p
 from .session import DEFAULT_MAX_MSIZE, MIN_MSIZE
@@ -213,7 +213,14 @@ async def run(args: argparse.Namespace) -> int:
                         output_limit=args.output_limit, shutdown_grace=args.shutdown_grace,
                         max_jobs=guard.max_jobs, run_as=guard.run_as)  # fmt: skip
     _log_access(guard)
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+    stopped = trio.Event()
+
+    def stop(name: str) -> None:
+        logger.info("%s received: stopping (running jobs get %gs)", name, args.shutdown_grace)
+        stopped.set()
+
+    async with trio.open_nursery() as signals:  # signals are held until the core is closed
+        await signals.start(watch_signals, stop)
         async with open_core(config) as core, trio.open_nursery() as nursery:
             serve = partial(serve_9p, guard.namespace(core.namespace), listeners,
                             max_msize=args.max_msize, debug=args.debug, limits=guard.limits,
@@ -222,14 +229,9 @@ async def run(args: argparse.Namespace) -> int:
             _announce(args, addresses)
             if args.metrics_addr is not None:
                 await nursery.start(serve_metrics, args.metrics_addr, core.metrics)
-            async for signum in signals:
-                if signum == signal.SIGHUP:
-                    logger.info("SIGHUP received: %d log files reopened", reopen_log_files())
-                    continue
-                logger.info("%s received: stopping (running jobs get %gs)",
-                            signal.Signals(signum).name, args.shutdown_grace)  # fmt: skip
-                break
+            await stopped.wait()
             nursery.cancel_scope.cancel()
+        signals.cancel_scope.cancel()
     _remove_unix_socket(args.fsaddr)
     logger.info("stopped")
     return 0

@@ -10,16 +10,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
 
 import trio
 
 from jobd_9p import hardening
-from jobd_9p._logging import LOG_FORMATS, configure_logging, reopen_log_files
+from jobd_9p._logging import LOG_FORMATS, configure_logging, watch_signals
 from jobd_9p._metrics_http import parse_metrics_addr, serve_metrics
 from jobd_9p.remote import RemoteUnavailable, remote_namespace
 from jobd_9p.server import is_wildcard, open_listeners, serve_9p
@@ -86,15 +85,31 @@ def _setup_logging(args: argparse.Namespace) -> None:
                       stderr=args.log_file is None)  # fmt: skip
 
 
-async def _watch_signals(cancel_scope: trio.CancelScope) -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
-        async for signum in signals:
-            if signum == signal.SIGHUP:
-                logger.info("SIGHUP: %d log files reopened", reopen_log_files())
-                continue
-            logger.info("%s: unmounting and shutting down", signal.Signals(signum).name)
-            cancel_scope.cancel()
-            return
+Runner = Callable[[argparse.Namespace, Callable[[], None], trio.Event], Awaitable[None]]
+
+
+async def _run_until_signalled(
+    runner: Runner, args: argparse.Namespace, ready: Callable[[], None]
+) -> None:
+    """Run ``runner`` with SIGTERM/SIGINT/SIGHUP held to the end (``watch_signals``): the first
+    SIGTERM/SIGINT sets the event ``runner`` stops serving on; the core then shuts down with its
+    grace, and further signals meanwhile are logged, not fatal (a second Ctrl-C would otherwise
+    kill the process in the middle of the jobs' grace and leave their groups running)."""
+    stopping = trio.Event()
+
+    def stop(name: str) -> None:
+        logger.info("%s: unmounting and shutting down", name)
+        stopping.set()
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(watch_signals, stop)
+        await runner(args, ready, stopping)
+        nursery.cancel_scope.cancel()
+
+
+async def _cancel_when(event: trio.Event, cancel_scope: trio.CancelScope) -> None:
+    await event.wait()
+    cancel_scope.cancel()
 
 
 class StartupError(Exception):
@@ -106,10 +121,11 @@ async def _serve(
     namespace: NamespaceLike,
     listeners: Sequence[trio.SocketListener],
     ready: Callable[[], None],
+    stopping: trio.Event,
 ) -> None:
-    """Mount, serve 9P on ``listeners``, then wait for a signal or an external unmount."""
+    """Mount, serve 9P on ``listeners``, then wait for ``stopping`` or an external unmount."""
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_watch_signals, nursery.cancel_scope)
+        nursery.start_soon(_cancel_when, stopping, nursery.cancel_scope)
 
         async def fuse_then_stop(
             *, task_status: trio.TaskStatus[JobdOperations] = trio.TASK_STATUS_IGNORED
@@ -143,24 +159,28 @@ async def _open_9p(fsaddr: str, socket_mode: int | None) -> list[trio.SocketList
         raise StartupError(f"cannot serve 9P on {fsaddr}: {exc}") from None
 
 
-async def _run_local(args: argparse.Namespace, ready: Callable[[], None]) -> None:
+async def _run_local(
+    args: argparse.Namespace, ready: Callable[[], None], stopping: trio.Event
+) -> None:
     guard: hardening.Hardening = args.hardening
     listeners = [] if args.no_9p else await _open_9p(args.fsaddr, guard.socket_mode)
     config = CoreConfig(dbdir=args.dbdir, max_jobs=guard.max_jobs, run_as=guard.run_as,
                         shutdown_grace=args.shutdown_grace)
     try:
         async with open_core(config) as core:
-            await _serve(args, guard.namespace(core.namespace), listeners, ready)
+            await _serve(args, guard.namespace(core.namespace), listeners, ready, stopping)
     finally:
         for listener in listeners:
             await listener.aclose()
 
 
-async def _run_remote(args: argparse.Namespace, ready: Callable[[], None]) -> None:
+async def _run_remote(
+    args: argparse.Namespace, ready: Callable[[], None], stopping: trio.Event
+) -> None:
     try:
         async with remote_namespace(args.remote) as namespace:
             logger.info("bridging jobd at %s", args.remote)
-            await _serve(args, args.hardening.namespace(namespace), [], ready)
+            await _serve(args, args.hardening.namespace(namespace), [], ready, stopping)
     except* RemoteUnavailable as group:
         raise MountError(f"--remote {args.remote}: {_leaves(group)[0]}") from None
 
@@ -220,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not args.remote:  # fail before opening the database; serve_fuse checks again
             check_mountpoint(args.mountpoint.absolute(), recover=not args.no_recover)
-        trio.run(runner, args, lambda: notify("ok"))
+        trio.run(_run_until_signalled, runner, args, lambda: notify("ok"))
     except* MountFailed as group:
         failures += [f"cannot mount {args.mountpoint}: {exc}" for exc in _leaves(group)]
     except* MountError as group:

@@ -60,11 +60,15 @@ def test_running_jobs_get_the_grace_then_their_groups_are_killed(
         jobd.proc.send_signal(sig)
         time.sleep(GRACE / 2)
         assert jobd.proc.poll() is None and all(alive(p) for p in group)  # within the grace
+        jobd.proc.send_signal(sig)  # a second signal changes nothing: still the grace
+        time.sleep(0.2)
+        assert jobd.proc.poll() is None and all(alive(p) for p in group)
         assert jobd.proc.wait(GRACE + 10) == 0
         took = time.monotonic() - sent
         assert GRACE - 0.2 <= took < GRACE + 5, took
         wait_until(lambda: not any(alive(p) for p in group), 5, "the group to die")
         assert f"{sig.name} received: stopping" in jobd.log_text()
+        assert f"{sig.name} received: already stopping" in jobd.log_text()
         addr = jobd.start()  # the log tells what happened to each run
         assert "quick-done" in ctl(addr, "log", "quick")  # ended within the grace
         assert "killed by SIG" in ctl(addr, "log", "slow")

@@ -147,7 +147,7 @@ async def test_endless_output_is_capped_and_jobd_stays_responsive(tmp_path: Path
             tick = time.perf_counter()
             await trio.sleep(0.005)
             lags.append(time.perf_counter() - tick - 0.005)
-            with trio.fail_after(0.5):
+            with trio.fail_after(2):
                 assert "running: " in await read(core, "jobs/yes/status")
                 assert len(core.namespace.root.lookup("jobs").children()) == 3
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
@@ -162,17 +162,23 @@ async def test_endless_output_is_capped_and_jobd_stays_responsive(tmp_path: Path
             assert texts[0] == "run requested"
             assert texts[-2:] == ["output truncated after 4096 bytes", "killed by SIGTERM"]
             assert sum(len(t) for t in texts[1:-2]) <= 4096
-    print(f"\n3 endless writers: worst loop lag {max(lags) * 1000:.0f} ms, "
-          f"jobd CPU {cpu / wall:.0%} of one core")
-    assert max(lags) < 0.2
+    lags.sort()
+    p95 = lags[len(lags) * 95 // 100]
+    print(f"\n3 endless writers: loop lag p95 {p95 * 1000:.0f} ms, worst {lags[-1] * 1000:.0f} ms;"
+          f" jobd CPU {cpu / wall:.0%} of one core")
+    # Percentiles, not the worst: a busy CI machine may preempt any process now and then.
+    assert p95 < 0.05 and lags[-1] < 1.0
     assert cpu / wall < 0.6
 
 
 async def test_a_job_running_forever_blocks_nothing(tmp_path: Path) -> None:
     async with core_at(tmp_path, shutdown_grace=0.5) as core:
-        await add(core, "forever", "trap '' TERM; sleep 100000", b"grace 10s")
+        await add(core, "forever", "trap '' TERM; echo ready; sleep 100000", b"grace 10s")
         await write(core, "jobs/forever/ctl", b"start")
         pid = await run_and_wait_pid(core, "forever")
+        with trio.fail_after(10):
+            while "ready" not in await read(core, "jobs/forever/log"):  # SIGTERM now ignored
+                await trio.sleep(0.01)
         with trio.fail_after(1):
             await write(core, "jobs/forever/ctl", b"stop")
             await write(core, "jobs/forever/cmd", b"echo replaced")

@@ -6,6 +6,7 @@ milliseconds (as in ``test_scheduler``), with real processes.
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,8 +37,8 @@ async def until_running(sink: MemorySink, job: object, count: int = 1) -> None:
 
 @pytest.mark.parametrize(
     ("command", "result"),
-    [("sleep 100", "killed by SIGTERM"), ("trap '' TERM; sleep 100 & sleep 100; wait",
-                                          "killed by SIGKILL")],
+    [("echo ready; sleep 100", "killed by SIGTERM"),
+     ("trap '' TERM; echo ready; sleep 100 & sleep 100; wait", "killed by SIGKILL")],
 )  # fmt: skip
 async def test_timeout_kills_the_whole_group(
     clock: trio.testing.MockClock, command: str, result: str
@@ -47,15 +48,17 @@ async def test_timeout_kills_the_whole_group(
     job = make_job(command, timeout=2.0, kill_grace=1.0)
     async with running(scheduler):
         scheduler.add(job)
+        clock.autojump_threshold = math.inf  # mock time stands still until the shell is ready
+        started = trio.current_time()
         scheduler.run_now(job)
-        await until_running(sink, job)
+        await sink.wait_for(lambda: "ready" in sink.texts(job))
+        clock.autojump_threshold = 0.03
         pid = job.runtime.running_pid
         assert pid is not None
-        started = trio.current_time()
         await sink.wait_for(lambda: job.runtime.last_result is not None)
         assert 2.0 <= trio.current_time() - started < 5.0
         assert group_members(pid) == []  # background children too, no zombies
-    assert sink.texts(job) == ["run requested", "timed out after 2s", result]
+    assert sink.texts(job) == ["run requested", "ready", "timed out after 2s", result]
     assert job.runtime.last_result == "timed out after 2s"
     assert job.runtime.timeouts == 1 and scheduler.metrics.job_timeouts.value() == 1
 
@@ -98,24 +101,24 @@ async def test_overlap_replace_kills_the_old_run_first(clock: trio.testing.MockC
     sink = MemorySink()
     scheduler = make_scheduler(sink)
     job = make_job(
-        'trap "echo bye; exit 7" TERM; echo "hi $JOBD_SCHEDULED"; sleep 100 & wait',
-        "0/10 * * * * ? *", started=True, overlap="replace", kill_grace=1.0,
+        'trap "echo bye; exit 7" TERM; echo "hi $JOBD_ATTEMPT"; sleep 100 & wait',
+        overlap="replace", kill_grace=1.0,
     )
     async with running(scheduler):
         scheduler.add(job)
-        await sink.wait_for(lambda: job.runtime.run_count >= 3)
-        assert len(job.runtime.running_pids) == 1
+        scheduler.run_now(job)
+        await sink.wait_for(lambda: "hi 1" in sink.texts(job))  # its trap is set
         first_pid = job.runtime.running_pid
-        job.started = False
-        scheduler.stop(job)
-        await scheduler.kill(job)
+        scheduler.run_now(job)
+        await sink.wait_for(lambda: sink.texts(job).count("hi 1") == 2)
+        assert len(job.runtime.running_pids) == 1 and job.runtime.running_pid != first_pid
         assert first_pid is not None and group_members(first_pid) == []
-    texts = sink.texts(job)
-    assert texts[:6] == [
-        "hi 2026-01-01T12:00:10+00:00", "replacing the previous run", "bye", "exit 7",
-        "hi 2026-01-01T12:00:20+00:00", "replacing the previous run",
+        await scheduler.kill(job)
+    assert sink.texts(job) == [
+        "run requested", "hi 1", "run requested", "replacing the previous run", "bye",
+        "exit 7", "hi 1", "bye", "exit 7",
     ]  # fmt: skip
-    assert job.runtime.skipped == 0
+    assert job.runtime.skipped == 0 and job.runtime.run_count == 2
 
 
 async def test_jitter_delays_scheduled_runs_and_lateness_excludes_it(
@@ -253,11 +256,11 @@ async def test_a_missing_dir_fails_to_start_and_is_retried(
 async def test_kill_escalation_outlives_a_cancelled_caller(clock: trio.testing.MockClock) -> None:
     sink = MemorySink()
     scheduler = make_scheduler(sink)
-    job = make_job("trap '' TERM; sleep 100", kill_grace=3.0)
+    job = make_job("trap '' TERM; echo ready; sleep 100", kill_grace=3.0)
     async with running(scheduler):
         scheduler.add(job)
         scheduler.run_now(job)
-        await until_running(sink, job)
+        await sink.wait_for(lambda: "ready" in sink.texts(job))  # SIGTERM is ignored from now
         pid = job.runtime.running_pid
         assert pid is not None
         with trio.move_on_after(0.1) as scope:

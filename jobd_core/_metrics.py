@@ -153,8 +153,8 @@ class Metrics:
         self.runs = Counter("jobd_runs_total", "Job runs started.")
         self.run_failures = Counter(
             "jobd_run_failures_total",
-            "Job runs that failed, by reason (exit: non-zero status, signal: killed, "
-            "start: could not be started, internal: jobd lost track of it).",
+            "Job runs that failed, by reason (exit: non-zero status, signal: killed, timeout: "
+            "killed by its timeout, start: could not be started, internal: jobd lost track).",
             "reason",
         )
         self.job_timeouts = Counter(
@@ -218,9 +218,11 @@ class Metrics:
             self.fuse_errors.inc(op)
 
     def run_failed(self, result: str) -> str:
-        """Count a failed run by its result (``exit 3``, ``killed by SIGTERM``, ``failed: ...``);
-        return the reason counted: ``exit``, ``signal`` or ``internal``."""
-        reason = {"exit": "exit", "killed": "signal"}.get(result.split(" ", 1)[0], "internal")
+        """Count a failed run by its result (``exit 3``, ``killed by SIGTERM``, ``timed out``,
+        ``failed: ...``); return the reason counted: ``exit``, ``signal``, ``timeout`` or
+        ``internal``."""
+        word = result.split(" ", 1)[0]
+        reason = {"exit": "exit", "killed": "signal", "timed": "timeout"}.get(word, "internal")
         self.run_failures.inc(reason)
         return reason
 

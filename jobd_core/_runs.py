@@ -307,7 +307,8 @@ class RunTasks:
     def _ended(self, job: Job, pid: int, result: str, timeout: float | None) -> None:
         if result != "exit 0":
             self._log(job, result)
-            if self.metrics.run_failed(result) != "internal":  # internal: logged where it happened
+            reason = self.metrics.run_failed(result if timeout is None else "timed out")
+            if reason in ("exit", "signal"):  # timeouts, internal errors: logged where they happen
                 log.warning("job %s run failed: %s", job.name, result, extra={"job": job.name})
         runtime = job.runtime
         runtime.running_pids = tuple(p for p in runtime.running_pids if p != pid)

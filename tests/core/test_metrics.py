@@ -46,6 +46,7 @@ def busy_metrics() -> Metrics:
     m.run_failed("exit 3")
     m.run_failed("killed by SIGTERM")
     m.run_failed("failed: internal error")
+    assert m.run_failed("timed out") == "timeout"
     m.fires_missed.inc(amount=4)
     for value in (0.001, 0.02, 0.02, 3.0, 1e6):
         m.fire_lateness.observe(value)
@@ -91,6 +92,7 @@ def test_exposition_parses_with_every_name_and_value() -> None:
     assert values[("jobd_run_failures_total", (("reason", "exit"),))] == 1
     assert values[("jobd_run_failures_total", (("reason", "signal"),))] == 1
     assert values[("jobd_run_failures_total", (("reason", "internal"),))] == 1
+    assert values[("jobd_run_failures_total", (("reason", "timeout"),))] == 1
     assert values[("jobd_fires_missed_total", ())] == 4
     assert values[("jobd_9p_requests_total", (("type", "Twalk"),))] == 1
     assert values[("jobd_9p_requests_total", (("type", 'we"ird\\\nlabel'),))] == 1

@@ -154,3 +154,21 @@ async def test_stats_is_read_only_snapshotted_and_sized(core: Core) -> None:
         await stats.truncate(0)
     with pytest.raises(AccessDenied):
         await (await stats.open(OpenMode())).write(0, b"x")
+
+
+async def test_a_timeout_is_counted_and_logged_once(
+    clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = MemorySink()
+    scheduler, metrics = scheduler_with_metrics(sink)
+    job = make_job("sleep 30", timeout=1.0, kill_grace=0.5)
+    caplog.set_level(logging.INFO, logger="jobd_core")
+    async with running(scheduler):
+        scheduler.add(job)
+        scheduler.run_now(job)
+        await sink.wait_for(lambda: job.runtime.last_result is not None)
+    assert metrics.job_timeouts.value() == 1
+    assert metrics.run_failures.value("timeout") == 1
+    assert metrics.run_failures.value("signal") == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warned == [f"job {job.name} timed out after 1s"], warned

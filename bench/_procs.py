@@ -191,17 +191,23 @@ def run_load(spec: dict[str, Any], timeout: float = 600.0) -> dict[str, Any]:
     return result
 
 
-def settle(pid: int, *, window: float = 0.25, idle: float = 0.1, limit: float = 120.0) -> float:
-    """Wait until process ``pid`` uses under ``idle`` of a core for two windows in a row (its
-    background start-up work done); the seconds waited."""
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def settle(pid: int, *, window: float = 0.5, busy: float = 0.05, limit: float = 180.0) -> float:
+    """Wait until process ``pid``'s main thread is runnable (state R) in under ``busy`` of the
+    samples of a ``window`` (its background start-up work done); the seconds waited. Run state,
+    not CPU time: on a loaded machine a busy process may get little CPU."""
     t0 = time.monotonic()
-    quiet = 0
-    last = cpu_seconds(pid)
-    while quiet < 2 and time.monotonic() - t0 < limit:
-        time.sleep(window)
-        now = cpu_seconds(pid)
-        quiet = quiet + 1 if now - last < idle * window else 0
-        last = now
+    while time.monotonic() - t0 < limit:
+        samples = []
+        end = time.monotonic() + window
+        while time.monotonic() < end:
+            samples.append(_state(pid) == "R")
+            time.sleep(0.005)
+        if sum(samples) < busy * len(samples):
+            break
     return time.monotonic() - t0
 
 

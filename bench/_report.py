@@ -64,9 +64,12 @@ def table(rows: Sequence[Row]) -> str:
 def machine() -> str:
     """One line naming when and where the run happened."""
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
     return (
         f"{now}; {os.cpu_count()} cores ({platform.processor() or platform.machine()}); "
-        f"Python {sys.version.split()[0]}; {platform.system()} {platform.release()}"
+        f"Python {sys.version.split()[0]}; {platform.system()} {platform.release()}; "
+        f"load average {load} at the end (1/5/15 min; the machine is shared, other work "
+        "ran beside this run)"
     )
 
 

@@ -1,7 +1,7 @@
 """nox sessions: tests, lint, typecheck, bench.
 
-The README's `make test` runs the same pytest suite in the system interpreter (the machine has no venv);
-these sessions run it in nox's virtual environments.
+The README's `make test` runs the same pytest suite in the system interpreter (the machine has
+no venv); these sessions run it in nox's virtual environments.
 """
 
 from __future__ import annotations
@@ -39,9 +39,12 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def fuzz(session: nox.Session) -> None:
-    """Coverage-guided fuzzing (atheris): 10^6 inputs each of the wire decoder, of sessions over
-    a real core and of raw frames into a real server connection. ``nox -s fuzz -- -runs=N`` changes the count; a failing input is written to
-    fuzz/artifacts/ (add it to fuzz/corpus/ with its fix)."""
+    """Coverage-guided fuzzing (atheris): 10^6 inputs each of the wire decoder, of sessions
+    over a real core and of raw frames into a real server connection.
+
+    ``nox -s fuzz -- -runs=N`` changes the count; a failing input is written to fuzz/artifacts/
+    (add it to fuzz/corpus/ with its fix).
+    """
     session.install("-e", ".[test]", "atheris")
     flags = session.posargs or ["-runs=1000000"]
     session.run("mkdir", "-p", "fuzz/artifacts", external=True)

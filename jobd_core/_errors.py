@@ -1,8 +1,9 @@
 """The one error vocabulary of jobd.
 
 Rules this module keeps:
-1. Every failure the core reports to a client is a ``JobdError`` subclass carrying a POSIX errno and a
-   readable message. Fronts translate it in exactly one place each (9P error string / errno, FUSE errno).
+1. Every failure the core reports to a client is a ``JobdError`` subclass carrying a POSIX errno
+   and a readable message. Fronts translate it in exactly one place each (9P error string / errno,
+   FUSE errno).
 2. Messages are for people: they say what was wrong with the input, never how the core is built.
 """
 

@@ -81,7 +81,7 @@ class Handle(ABC):
             Exists, NotFound, Busy, StorageError, NoSpace: as the operation implies.
         """
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - most handles hold nothing to release
         """Release the handle. Never raises for a valid handle."""
 
 
@@ -139,7 +139,10 @@ class Node(ABC):
         return self.stat()
 
     async def alookup(self, name: str) -> Node:
-        """``lookup`` for fronts that may wait: a remote node asks its server. Raises as ``lookup``."""
+        """``lookup`` for fronts that may wait: a remote node asks its server.
+
+        Raises as ``lookup``.
+        """
         return self.lookup(name)
 
     async def achildren(self) -> list[Node]:

@@ -3,6 +3,7 @@ same families over HTTP, and SIGTERM gives running jobs the grace before killing
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -92,3 +93,18 @@ def test_sigterm_gives_running_jobs_the_grace_then_kills_their_groups(
     assert grace - 0.2 <= took < grace + 5, took
     wait_until(lambda: not any(alive(p) for p in group), 5, "the group to die", daemon)
     assert done.exists()  # the quick job ended within the grace
+
+
+def test_sighup_reopens_the_log_file_in_json(make_daemon: DaemonFactory, tmp_path: Path) -> None:
+    log_file = tmp_path / "jobd-fuse.json.log"
+    daemon = make_daemon("--no-9p", "--log-file", str(log_file), "--log-format", "json")
+    wait_until(lambda: log_file.exists() and log_file.read_text(), 10, "a first line", daemon)
+    log_file.rename(tmp_path / "rotated.log")
+    assert daemon.proc is not None
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: log_file.exists() and "reopened" in log_file.read_text(), 10,
+               "the reopened log", daemon)  # fmt: skip
+    assert daemon.stop() == 0 and not any(p.is_mount() for p in [daemon.mountpoint])
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert {"time", "level", "logger", "message"} <= set(lines[0])
+    assert "reopened" not in (tmp_path / "rotated.log").read_text()

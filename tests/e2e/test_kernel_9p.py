@@ -27,7 +27,7 @@ SCENARIO_FILES = {
     SCENARIOS_ERRTEXT: full_script("/mnt", errtext=True).encode(),
     SCENARIOS_NO_ERRTEXT: full_script("/mnt", errtext=False).encode(),
 }
-GUEST_TIMEOUT = 300.0
+GUEST_TIMEOUT = 200.0  # below pytest-timeout (300 s), so a stuck guest reports its output
 
 # jobd's readable reasons for the scenario list's bad inputs, as a legacy mount's dmesg shows them
 LEGACY_DMESG_TEXTS = [

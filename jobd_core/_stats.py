@@ -3,11 +3,15 @@
 Rules this module keeps:
 1. Each open takes one snapshot (``Metrics.render()``): a reader in several chunks sees one
    consistent exposition. ``stat()`` renders too, so the size is the true length now.
-2. The jobs-by-state gauges are computed from the registry when collected, never kept in step.
+2. An open that follows a ``stat()`` within ``STAT_REUSE`` seconds serves the very bytes that
+   ``stat()`` measured: a client that stats, opens and reads up to the size it was told (Linux)
+   gets the whole text, though its own stat and open requests changed the counts in between.
+3. The jobs-by-state gauges are computed from the registry when collected, never kept in step.
 """
 
 from __future__ import annotations
 
+import time
 import zlib
 from functools import partial
 from typing import TYPE_CHECKING
@@ -22,6 +26,7 @@ if TYPE_CHECKING:
     from ._tree import Namespace
 
 STATS_ID = 4
+STAT_REUSE = 1.0  # seconds an open may serve the bytes the last stat() measured
 
 
 def job_families(registry: Registry) -> list[Family]:
@@ -61,6 +66,7 @@ class StatsFile(Node):
         self.id = STATS_ID
         self.name = "stats"
         self.kind = Kind.FILE
+        self._measured: tuple[float, bytes] | None = None  # (monotonic time, bytes) of stat()
 
     def content(self) -> bytes:
         """The exposition as a read at offset 0 would return it now."""
@@ -68,6 +74,7 @@ class StatsFile(Node):
 
     def stat(self) -> Stat:
         data = self.content()
+        self._measured = (time.monotonic(), data)
         return self.ns.make_stat(
             self, mode=0o444, size=len(data), version=zlib.crc32(data),
             mtime_ns=self.ns.registry.now_ns(),
@@ -79,4 +86,10 @@ class StatsFile(Node):
     async def open(self, mode: OpenMode) -> Handle:
         if mode.write or mode.truncate:
             raise AccessDenied(f"{self.name}: read-only")
-        return SnapshotHandle(mode, self.name, self.content() if mode.read else b"")
+        return SnapshotHandle(mode, self.name, self._snapshot() if mode.read else b"")
+
+    def _snapshot(self) -> bytes:
+        measured, self._measured = self._measured, None
+        if measured is not None and time.monotonic() - measured[0] < STAT_REUSE:
+            return measured[1]
+        return self.content()

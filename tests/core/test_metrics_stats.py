@@ -172,3 +172,19 @@ async def test_a_timeout_is_counted_and_logged_once(
     assert metrics.run_failures.value("signal") == 0
     warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert warned == [f"job {job.name} timed out after 1s"], warned
+
+
+async def test_an_open_right_after_a_stat_reads_exactly_what_the_stat_measured(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stats = core.namespace.root.lookup("stats")
+    size = stats.stat().size
+    core.metrics.request_9p("Tlopen")  # the client's own open lands between its stat and read
+    data = await (await stats.open(OpenMode())).read(0, 1 << 20)
+    assert len(data) == size and b"Tlopen" not in data  # Linux reads up to the size it was told
+    again = await (await stats.open(OpenMode())).read(0, 1 << 20)
+    assert b'{type="Tlopen"} 1.0' in again  # without a stat just before: fresh
+    monkeypatch.setattr("jobd_core._stats.STAT_REUSE", 0.0)
+    stats.stat()
+    core.metrics.request_9p("Tread")
+    assert b"Tread" in await (await stats.open(OpenMode())).read(0, 1 << 20)  # a stale stat

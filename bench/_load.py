@@ -74,9 +74,9 @@ def connect(addr: str, aname: str, msize: int) -> socket.socket:
         try:
             sock = socket.create_connection((host, int(port)))
             break
-        except ConnectionRefusedError:
+        except ConnectionRefusedError as exc:
             if attempt == 39:
-                raise
+                raise LoadError(f"{addr}: connection refused") from exc
             time.sleep(0.05)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     _call(sock, wire.Tversion(wire.NOTAG, msize, D.value))

@@ -120,9 +120,16 @@ def run_jobd(dbdir: Path, *extra: str, timeout: float = 60.0) -> Iterator[Jobd]:
             _stop(proc)
 
 
+class Diod:
+    """A running diod: ``addr`` (HOST:PORT) and ``proc``."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], addr: str) -> None:
+        self.proc, self.addr = proc, addr
+
+
 @contextlib.contextmanager
-def run_diod(export: Path) -> Iterator[str]:
-    """Start Debian's diod exporting ``export`` (no auth) on a free port; yields HOST:PORT.
+def run_diod(export: Path) -> Iterator[Diod]:
+    """Start Debian's diod exporting ``export`` (no auth) on a free port.
 
     Raises:
         BenchError: diod exited or did not listen in time.
@@ -144,7 +151,7 @@ def run_diod(export: Path) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise BenchError("diod did not listen")
             time.sleep(0.01)
-        yield f"127.0.0.1:{port}"
+        yield Diod(proc, f"127.0.0.1:{port}")
     finally:
         _stop(proc)
 

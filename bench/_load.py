@@ -162,14 +162,20 @@ def run_cycles(
     cpu0 = _cpu()
     started = False
     t_start = t0
+    wall = cpu = 0.0
     for c in conns:
         for slot in range(depth):
             begin(c, slot)
-    while True:
+    outstanding = connections * depth
+    stopping_at: float | None = None
+    while outstanding:
         now = time.perf_counter()
         if not started and now >= measuring_from:
             started, lat, done, cpu0, t_start = True, [], 0, _cpu(), now
-        if now >= deadline or (started and done >= max_cycles):
+        if stopping_at is None and (now >= deadline or (started and done >= max_cycles)):
+            stopping_at = now  # measured; let the cycles in flight finish (fids clunked)
+            wall, cpu = now - t_start, _cpu() - cpu0
+        if stopping_at is not None and now - stopping_at > 10:
             break
         for key, _ in sel.select(timeout=1.0):
             c = key.data
@@ -191,11 +197,12 @@ def run_cycles(
                     c.step[tag] = step
                     c.sock.sendall(frames[step])
                     continue
+                if stopping_at is not None:
+                    outstanding -= 1
+                    continue
                 lat.append(time.perf_counter_ns() - c.began[tag])
                 done += 1
                 begin(c, tag - 1)
-    wall = time.perf_counter() - t_start if started else 0.0
-    cpu = _cpu() - cpu0
     for c in conns:
         c.sock.close()
     return {"cycles": done, "wall": wall, "cpu": cpu, "lat_ns": lat}

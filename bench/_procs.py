@@ -137,6 +137,7 @@ def run_diod(export: Path) -> Iterator[Diod]:
     port = free_port()
     proc = subprocess.Popen(
         ["diod", "-f", "-n", "-N", "-e", str(export), "-l", f"127.0.0.1:{port}", "-L", "/dev/null"],
+        restore_signals=False,  # SIGPIPE stays ignored: diod dies of it when a client leaves
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

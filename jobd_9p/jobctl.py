@@ -281,7 +281,9 @@ def run(argv: Sequence[str], out: TextIO) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: ``jobctl [--addr ADDR] COMMAND ...``."""
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `jobctl log x | head` ends quietly
+    # `jobctl log x | head` ends quietly; the previous disposition comes back on return, so a
+    # program calling main() in-process (the tests) is not left to die of a later broken pipe.
+    previous = signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         return run(sys.argv[1:] if argv is None else argv, sys.stdout)
     except UsageError as exc:
@@ -292,6 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        signal.signal(signal.SIGPIPE, previous)
 
 
 if __name__ == "__main__":

@@ -148,3 +148,13 @@ def test_console_script_runs() -> None:
     assert helped.returncode == 0
     for word in ("ls", "add", "start", "stop", "run", "kill", "rm", "cat", "log", "status", "next"):
         assert word in helped.stdout
+
+
+def test_main_gives_back_the_sigpipe_disposition_it_found() -> None:
+    # main() lets `jobctl log x | head` die quietly of SIGPIPE, but a caller running it in-process
+    # (this test suite) must not be left to die of a later broken socket.
+    import signal
+
+    before = signal.getsignal(signal.SIGPIPE)
+    jobctl.main(["next", "@daily", "-n", "1"])
+    assert signal.getsignal(signal.SIGPIPE) == before

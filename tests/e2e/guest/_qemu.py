@@ -20,7 +20,7 @@ DEFAULT_GUEST_PORT = 5640
 SERIAL_FILES = ("console", "stdout", "stderr", "control")
 RELAY_LOG = "relay.log"
 _RELAY = Path(__file__).with_name("_relay.py")
-KERNEL_CMDLINE = "console=ttyS0 quiet panic=-1 rdinit=/init"
+KERNEL_CMDLINE = "console=ttyS0 quiet panic=-1 no_timer_check rdinit=/init"
 
 
 class QemuError(Exception):

@@ -32,6 +32,7 @@ from typing import Any
 
 import trio
 
+from ._reaper import Leaders
 from ._runas import RunAs
 
 __all__ = [
@@ -93,7 +94,11 @@ class RunSpec:
 class Process:
     """A started run: its leader (also the process-group id) and the read end of its output."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], output_fd: int, started_ns: int) -> None:
+    def __init__(
+        self, popen: subprocess.Popen[bytes], output_fd: int, started_ns: int, *,
+        on_reaped: Callable[[int], None] | None = None,
+    ) -> None:
+        self._on_reaped = on_reaped
         self.pid = popen.pid
         self.pgid = popen.pid  # start_new_session: the leader's pid names the group
         self.started_ns = started_ns  # wall time right after the fork returned
@@ -115,6 +120,9 @@ class Process:
                 await trio.sleep(_POLL_INTERVAL)
             self.returncode = self._popen.poll()
         self._close_pidfd()
+        if self._on_reaped is not None:
+            self._on_reaped(self.pid)
+            self._on_reaped = None
         return self.returncode
 
     def signal_group(self, sig: signal.Signals) -> bool:
@@ -149,6 +157,7 @@ class Spawner:
     def __init__(self, threads: int = SPAWN_THREADS, *, run_as: RunAs | None = None) -> None:
         self._limiter = trio.CapacityLimiter(threads)
         self.run_as = run_as  # --run-as: the identity of every job process
+        self.leaders = Leaders()  # live leaders, so stray reaping never takes one (_reaper)
 
     async def spawn(self, spec: RunSpec) -> Process:
         """Start ``spec`` and return its ``Process``.
@@ -157,9 +166,19 @@ class Spawner:
             OSError: the fork or exec failed.
         """
         popen, read_fd, started_ns = await trio.to_thread.run_sync(
-            _popen, spec, self.run_as, limiter=self._limiter
+            self._tracked_popen, spec, limiter=self._limiter
         )
-        return Process(popen, read_fd, started_ns)
+        return Process(popen, read_fd, started_ns, on_reaped=self.leaders.reaped)
+
+    def _tracked_popen(self, spec: RunSpec) -> tuple[subprocess.Popen[bytes], int, int]:
+        self.leaders.begin()
+        pid = None
+        try:
+            result = _popen(spec, self.run_as)
+            pid = result[0].pid
+            return result
+        finally:
+            self.leaders.end(pid)
 
 
 def _popen(

@@ -24,6 +24,8 @@ import heapq
 import itertools
 import logging
 import random
+import signal
+import threading
 from collections.abc import Iterable
 from datetime import datetime, timedelta, tzinfo
 
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 
 ORPHAN_SWEEP = 1.0  # seconds between reaping passes over groups that outlived their run
 MAX_CONCURRENT = 16  # runs of one job at once under ``overlap allow``
+STRAY_SWEEP = 1.0  # seconds from a SIGCHLD to the reaping pass over processes that left their job
+STRAY_PERIOD = 60.0  # seconds between those passes where SIGCHLD is not received (a thread)
 FIRE_BATCH = 16  # due jobs planned between two yields to the event loop
 ADD_BATCH = 64  # jobs added between two yields at start-up
 
@@ -60,6 +64,8 @@ class Scheduler(RunTasks):
         reap_orphans: make jobd a child subreaper so a job's background children are reaped.
         metrics: where runs, failures, skipped and missed fires and lateness are counted.
         rng: draws the jitter delays (default: a ``random.Random`` of its own).
+        stray_sweep: seconds from a SIGCHLD to the pass reaping exited processes that had left
+            their job's session (with ``reap_orphans``; see ``_reaper``).
     """
 
     def __init__(
@@ -75,6 +81,7 @@ class Scheduler(RunTasks):
         reap_orphans: bool = True,
         metrics: Metrics | None = None,
         rng: random.Random | None = None,
+        stray_sweep: float = STRAY_SWEEP,
     ) -> None:
         self._sink = sink
         self.metrics = metrics if metrics is not None else Metrics()
@@ -86,6 +93,7 @@ class Scheduler(RunTasks):
         self._linger = linger
         self._reap_orphans = reap_orphans
         self._rng = rng if rng is not None else random.Random()
+        self._stray_sweep = stray_sweep
         self._slots: dict[int, Slot] = {}
         self._heap: list[tuple[int, int, int]] = []
         self._seq = itertools.count()
@@ -111,9 +119,26 @@ class Scheduler(RunTasks):
             for slot, run in self._pending:
                 nursery.start_soon(self._execute, slot, run)
             self._pending.clear()
+            strays = trio.CancelScope()
+            if self._reap_orphans:
+                nursery.start_soon(self._sweep_strays, strays)
             task_status.started()
             await self._loop()
+            strays.cancel()
         self._nursery = None
+
+    async def _sweep_strays(self, scope: trio.CancelScope) -> None:
+        """Reap processes that left their job's session once they exit: a pass after each burst of
+        SIGCHLD (any child of jobd exited), or every ``STRAY_PERIOD`` off the main thread."""
+        with scope:
+            if threading.current_thread() is not threading.main_thread():
+                while True:
+                    await trio.sleep(STRAY_PERIOD)
+                    await trio.to_thread.run_sync(self._spawner.leaders.reap_strays)
+            with trio.open_signal_receiver(signal.SIGCHLD) as exits:
+                async for _ in exits:
+                    await trio.sleep(self._stray_sweep)  # one pass for a burst of exits
+                    await trio.to_thread.run_sync(self._spawner.leaders.reap_strays)
 
     async def _loop(self) -> None:
         while not self._closing:

@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import os
 import resource
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC
 from pathlib import Path
 
 import trio
-from sched_support import group_members
+from sched_support import MemorySink, group_members, make_job, running
 
 from jobd_core import Core, CoreConfig, OpenMode, open_core
+from jobd_core._reaper import Leaders, zombie_children
+from jobd_core._scheduler import Scheduler
 
 W = OpenMode(read=False, write=True)
 R = OpenMode()
@@ -200,3 +204,46 @@ async def test_a_job_running_forever_blocks_nothing(tmp_path: Path) -> None:
         shutdown = time.monotonic()
     assert time.monotonic() - shutdown < 3  # the grace of 0.5 s, not the kill's 10 s
     assert group_members(pid) == []
+
+
+async def test_processes_that_left_their_job_are_reaped(tmp_path: Path) -> None:
+    sink = MemorySink()
+    scheduler = Scheduler(sink, log_tz=UTC, stray_sweep=0.1)
+    # A daemon: its own session (setsid -f), reparented to jobd (a subreaper) when setsid exits.
+    job = make_job(
+        f"setsid -f sh -c 'echo $$ > {tmp_path}/pid; exec sleep 1' </dev/null >/dev/null 2>&1"
+    )
+    async with running(scheduler):
+        scheduler.add(job)
+        scheduler.run_now(job)
+        with trio.fail_after(10):
+            await sink.wait_for(lambda: job.runtime.last_result is not None)
+            while not (tmp_path / "pid").exists() or not (tmp_path / "pid").read_text():
+                await trio.sleep(0.01)
+        daemon = int((tmp_path / "pid").read_text())
+        assert os.getsid(daemon) == daemon  # it left the job's session
+        with trio.fail_after(10):
+            while os.path.exists(f"/proc/{daemon}"):  # exited after 1 s, then reaped
+                await trio.sleep(0.05)
+    assert job.runtime.last_result == "exit 0"
+
+
+async def test_stray_reaping_spares_other_children() -> None:
+    leaders = Leaders()
+    same_session = subprocess.Popen(["true"])
+    own_session = subprocess.Popen(["true"], start_new_session=True)
+    leaders.begin()
+    leaders.end(own_session.pid)  # a job leader its Process will reap
+    with trio.fail_after(5):
+        while {pid for pid, _ in zombie_children()} < {same_session.pid, own_session.pid}:
+            await trio.sleep(0.01)
+    assert leaders.reap_strays() == []
+    assert same_session.wait() == 0 and own_session.wait() == 0
+    stray = subprocess.Popen(["true"], start_new_session=True)
+    leaders.begin()  # a spawn in progress: session leaders are left alone
+    with trio.fail_after(5):
+        while stray.pid not in {pid for pid, _ in zombie_children()}:
+            await trio.sleep(0.01)
+    assert leaders.reap_strays() == []
+    leaders.end(None)
+    assert leaders.reap_strays() == [stray.pid]

@@ -8,6 +8,7 @@ run); wall time is a ``MockWallClock`` on top of it, so scheduled minutes and ho
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -229,9 +230,16 @@ async def test_clock_jump_forward_counts_misses_once(clock: trio.testing.MockClo
     scheduler, wall = make_scheduler(sink)
     job = make_job('echo "$JOBD_SCHEDULED"', "0 * * * * ? *", started=True)  # every minute
     async with running(scheduler):
+        # Mock time stands still while the first run's real shell works (an autojump to 12:02
+        # meanwhile would make it overlap the next fire); it is moved by hand to the first fire.
+        clock.autojump_threshold = math.inf
         scheduler.add(job)
+        await trio.sleep(0)
+        assert job.runtime.next_run == datetime(2026, 1, 1, 12, 1, tzinfo=UTC)
+        clock.jump((job.runtime.next_run - wall.now()).total_seconds())
         await sink.wait_for(lambda: job.runtime.last_result is not None)
         assert sink.texts(job) == ["2026-01-01T12:01:00+00:00"]
+        clock.autojump_threshold = 0.03
         wall.jump(timedelta(hours=1))  # the loop is asleep until 12:02 wall time
         await sink.wait_for(lambda: job.runtime.run_count >= 2 and job.runtime.running_pid is None)
         await trio.sleep(1)

@@ -34,17 +34,21 @@ def make_scheduler(sink: MemorySink, start: datetime = T0) -> tuple[Scheduler, M
 
 async def test_fires_on_schedule_with_env_and_merged_output(clock: trio.testing.MockClock) -> None:
     sink = MemorySink()
-    scheduler, _wall = make_scheduler(sink)
+    scheduler, wall = make_scheduler(sink)
     job = make_job(
         'echo "$JOBD_JOB $JOBD_SCHEDULED"; echo to-stderr >&2; read x; echo "stdin:$?"',
         "0 * * * *",
         name="hello",
     )
     async with running(scheduler):
+        # mock time is moved by hand to the fire and then stands still while the real process
+        # starts (an autojump meanwhile would show as lateness)
+        clock.autojump_threshold = math.inf
         scheduler.add(job)
         job.started = True
         scheduler.start(job)
         assert job.runtime.next_run == datetime(2026, 1, 1, 13, 0, tzinfo=UTC)
+        clock.jump((job.runtime.next_run - wall.now()).total_seconds())
         await sink.wait_for(lambda: job.runtime.last_result is not None)
         assert sink.texts(job) == ["hello 2026-01-01T13:00:00+00:00", "to-stderr", "stdin:1"]
         rt = job.runtime

@@ -83,6 +83,12 @@ def cmd_ctl(conn: Connection, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_set(conn: Connection, args: argparse.Namespace, out: TextIO) -> int:
+    """A ctl message with arguments (a per-job setting), e.g. ``jobctl set backup timeout 30m``."""
+    conn.write_file(f"jobs/{args.name}/ctl", " ".join(args.message).encode())
+    return 0
+
+
 def cmd_cat(conn: Connection, args: argparse.Namespace, out: TextIO) -> int:
     _write_bytes(out, conn.read_file(f"jobs/{args.name}/{args.file}"))
     return 0
@@ -215,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("command")
     for verb, word in CTL_VERBS.items():
         command(verb, f"write {word!r} to the job's ctl").add_argument("name")
+    setting = command("set", "write a setting to the job's ctl (e.g. set NAME timeout 30m)")
+    setting.add_argument("name")
+    setting.add_argument("message", nargs="+", metavar="SETTING")
     cat = command("cat", "print one file of a job")
     cat.add_argument("name")
     cat.add_argument("file", choices=JOB_FILES)
@@ -238,8 +247,8 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
-_COMMANDS = {"ls": cmd_ls, "add": cmd_add, "cat": cmd_cat, "log": cmd_log, "status": cmd_status,
-             "stats": cmd_stats}  # fmt: skip
+_COMMANDS = {"ls": cmd_ls, "add": cmd_add, "set": cmd_set, "cat": cmd_cat, "log": cmd_log,
+             "status": cmd_status, "stats": cmd_stats}  # fmt: skip
 
 
 def _check_args(args: argparse.Namespace) -> None:

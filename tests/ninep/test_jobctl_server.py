@@ -177,3 +177,15 @@ def test_unix_socket_address(tmp_path: Path) -> None:
         assert listing.stdout.split() == ["u", "stopped", "-"]
     finally:
         assert proc.stop() == 0
+
+
+def test_set_writes_a_setting_and_status_shows_it(jobctl: Jobctl) -> None:
+    jobctl("add", "backup", "@daily", "true")
+    jobctl("set", "backup", "timeout", "30m")
+    jobctl("set", "backup", "env", "GREETING=hello world")
+    status = jobctl("status", "backup").stdout
+    assert "env.GREETING: hello world" in status
+    assert any(line.startswith("timeout: ") and "30m" in line for line in status.splitlines())
+    bad = jobctl("set", "backup", "timeout", "soon", check=False)
+    assert bad.returncode == 1 and "invalid duration 'soon'" in bad.stderr
+    assert jobctl("status", "backup").stdout == status  # nothing changed

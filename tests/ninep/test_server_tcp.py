@@ -256,7 +256,7 @@ async def test_connection_limit(tmp_path: Path) -> None:
             for _ in range(100):  # the slot frees once the server saw the close
                 try:
                     later = _connect(addr)
-                except (py9p.ProtocolError, OSError):
+                except (py9p.ProtocolError, OSError, EOFError):  # refused: closed unread
                     time.sleep(0.02)
                     continue
                 later.close()

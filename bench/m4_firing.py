@@ -32,24 +32,6 @@ def _expression(at: int) -> str:
     return f"TZ=UTC {t.second} {t.minute} {t.hour} {t.day} {t.month} ? {t.year}"
 
 
-async def _write(client: Client, root: int, path: list[str], data: bytes) -> None:
-    fid, _ = await client.walk(root, path)
-    try:
-        await client.open_for(fid, read=False, write=True)
-        await client.write(fid, 0, data)
-    finally:
-        await client.clunk(fid)
-
-
-async def _read(client: Client, root: int, path: list[str]) -> bytes:
-    fid, _ = await client.walk(root, path)
-    try:
-        await client.open_for(fid)
-        return await client.read_all(fid)
-    finally:
-        await client.clunk(fid)
-
-
 async def _each(names: list[str], work: object, width: int = 32) -> None:
     limiter = trio.CapacityLimiter(width)
 
@@ -72,8 +54,9 @@ async def _fire(addr: str, k: int, rounds: int) -> list[float]:
         names = list(due)
 
         async def create(name: str) -> None:
-            await _write(client, root, ["clone"], f"{name}:{_expression(due[name])}:true".encode())
-            await _write(client, root, ["jobs", name, "ctl"], b"start")
+            definition = f"{name}:{_expression(due[name])}:true"
+            await client.write_file(root, ["clone"], definition.encode())
+            await client.write_file(root, ["jobs", name, "ctl"], b"start")
 
         await _each(names, create)
         if time.time() > first - 0.5:
@@ -83,7 +66,7 @@ async def _fire(addr: str, k: int, rounds: int) -> list[float]:
 
         async def collect(name: str) -> None:
             for _ in range(50):
-                text = (await _read(client, root, ["jobs", name, "status"])).decode()
+                text = (await client.read_file(root, ["jobs", name, "status"])).decode()
                 fields = dict(line.partition(": ")[::2] for line in text.splitlines())
                 if fields.get("last_lateness", "-") != "-":
                     lateness.append(float(fields["last_lateness"]))

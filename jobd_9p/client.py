@@ -168,6 +168,32 @@ class Client(Multiplexer):
             if len(data) < self.iounit:
                 return b"".join(chunks)
 
+    async def read_file(self, root: int, path: list[str]) -> bytes:
+        """Walk from ``root`` to ``path``, read the whole file, release the fid.
+
+        Raises:
+            RemoteError: the server refused.
+        """
+        fid, _ = await self.walk(root, path)
+        try:
+            await self.open_for(fid)
+            return await self.read_all(fid)
+        finally:
+            await self.clunk(fid)
+
+    async def write_file(self, root: int, path: list[str], data: bytes) -> None:
+        """Walk from ``root`` to ``path``, write ``data`` at 0 (one message), release the fid.
+
+        Raises:
+            RemoteError: the server refused.
+        """
+        fid, _ = await self.walk(root, path)
+        try:
+            await self.open_for(fid, read=False, write=True)
+            await self.write(fid, 0, data)
+        finally:
+            await self.clunk(fid)
+
     async def write(self, fid: int, offset: int, data: bytes) -> int:
         """Write ``data`` at ``offset`` in as few Twrites as msize allows; returns bytes accepted.
 

@@ -24,32 +24,14 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         yield s
 
 
-async def _write(client: Client, root: int, path: list[str], data: bytes) -> None:
-    fid, _ = await client.walk(root, path)
-    try:
-        await client.open_for(fid, read=False, write=True)
-        await client.write(fid, 0, data)
-    finally:
-        await client.clunk(fid)
-
-
-async def _read(client: Client, root: int, path: list[str]) -> bytes:
-    fid, _ = await client.walk(root, path)
-    try:
-        await client.open_for(fid)
-        return await client.read_all(fid)
-    finally:
-        await client.clunk(fid)
-
-
 @pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.value)
 async def test_every_dialect(served: Served, dialect: wire.Dialect) -> None:
     client = await Client.connect(served.addr, dialect=dialect)
     assert client.dialect is dialect
     root, qid = await client.attach()
     assert qid.path == 1 and qid.type & wire.QTDIR
-    await _write(client, root, ["clone"], b"hello:@daily:echo hi")
-    assert await _read(client, root, ["jobs", "hello", "cmd"]) == b"echo hi\n"
+    await client.write_file(root, ["clone"], b"hello:@daily:echo hi")
+    assert await client.read_file(root, ["jobs", "hello", "cmd"]) == b"echo hi\n"
 
     jobs, _ = await client.walk(root, ["jobs"])
     await client.open_for(jobs)
@@ -65,10 +47,10 @@ async def test_every_dialect(served: Served, dialect: wire.Dialect) -> None:
     await client.open_for(cmd, read=False, write=True)
     await client.write(cmd, 0, b"echo replaced\n")
     await client.clunk(cmd)
-    assert await _read(client, root, ["jobs", "hello", "cmd"]) == b"echo replaced\n"
+    assert await client.read_file(root, ["jobs", "hello", "cmd"]) == b"echo replaced\n"
 
     with pytest.raises(RemoteError) as dup:
-        await _write(client, root, ["clone"], b"hello:@daily:echo hi")
+        await client.write_file(root, ["clone"], b"hello:@daily:echo hi")
     assert dup.value.errno == errno.EEXIST
     if dialect is not wire.Dialect.L:
         assert dup.value.message == "job exists: hello"  # the server's own words
@@ -92,11 +74,11 @@ async def test_every_dialect(served: Served, dialect: wire.Dialect) -> None:
 async def test_many_concurrent_requests(served: Served) -> None:
     client = await Client.connect(served.addr, dialect=wire.Dialect.U)
     root, _ = await client.attach()
-    await _write(client, root, ["clone"], b"c:@daily:true")
+    await client.write_file(root, ["clone"], b"c:@daily:true")
     results: list[bytes] = []
 
     async def one() -> None:
-        results.append(await _read(client, root, ["jobs", "c", "ctl"]))
+        results.append(await client.read_file(root, ["jobs", "c", "ctl"]))
 
     started = time.perf_counter()
     async with trio.open_nursery() as nursery:
@@ -112,7 +94,7 @@ async def test_many_concurrent_requests(served: Served) -> None:
 async def test_cancellations_leave_client_and_server_consistent(served: Served) -> None:
     client = await Client.connect(served.addr, dialect=wire.Dialect.L)
     root, _ = await client.attach()
-    await _write(client, root, ["clone"], b"c:@daily:true")
+    await client.write_file(root, ["clone"], b"c:@daily:true")
 
     async def reader(delay_checkpoints: int) -> None:
         with trio.CancelScope() as scope:
@@ -120,7 +102,7 @@ async def test_cancellations_leave_client_and_server_consistent(served: Served) 
             for _ in range(delay_checkpoints):
                 await trio.lowlevel.checkpoint()
             while True:
-                await _read(client, root, ["jobs", "c", "status"])
+                await client.read_file(root, ["jobs", "c", "status"])
 
     scopes: list[trio.CancelScope] = []
     async with trio.open_nursery() as nursery:
@@ -133,7 +115,7 @@ async def test_cancellations_leave_client_and_server_consistent(served: Served) 
     await trio.testing.wait_all_tasks_blocked()
     assert client._calls == {}
     assert not client.is_closed
-    assert await _read(client, root, ["jobs", "c", "ctl"]) == b"stopped\n"
+    assert await client.read_file(root, ["jobs", "c", "ctl"]) == b"stopped\n"
     await client.aclose()
 
 
@@ -166,20 +148,20 @@ async def test_flush_of_a_request_the_server_is_still_working_on(served: Served)
     # a request genuinely in progress when the client cancels it.
     client = await RecordingClient.connect(served.addr, dialect=wire.Dialect.U)
     root, _ = await client.attach()
-    await _write(client, root, ["clone"], b"stubborn:@yearly:trap '' TERM; sleep 30")
-    await _write(client, root, ["jobs", "stubborn", "ctl"], b"run")
+    await client.write_file(root, ["clone"], b"stubborn:@yearly:trap '' TERM; sleep 30")
+    await client.write_file(root, ["jobs", "stubborn", "ctl"], b"run")
     with trio.fail_after(10):
-        while b"running: -" in await _read(client, root, ["jobs", "stubborn", "status"]):
+        while b"running: -" in await client.read_file(root, ["jobs", "stubborn", "status"]):
             await trio.sleep(0.05)
     started = time.monotonic()
     with trio.move_on_after(0.3) as scope:
-        await _write(client, root, ["jobs", "stubborn", "ctl"], b"kill")
+        await client.write_file(root, ["jobs", "stubborn", "ctl"], b"kill")
     assert scope.cancelled_caught
     assert client.sent[-3:] == ["Twrite", "Tflush", "Tclunk"]  # flushed, then the fid released
     assert time.monotonic() - started < 10
     assert client._calls == {}
     assert not client.is_closed
     # The connection goes on: kill again (a no-op if the flushed kill had completed).
-    await _write(client, root, ["jobs", "stubborn", "ctl"], b"kill")
-    assert b"killed by SIG" in await _read(client, root, ["jobs", "stubborn", "log"])
+    await client.write_file(root, ["jobs", "stubborn", "ctl"], b"kill")
+    assert b"killed by SIG" in await client.read_file(root, ["jobs", "stubborn", "log"])
     await client.aclose()

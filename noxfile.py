@@ -1,4 +1,4 @@
-"""nox sessions: tests, lint, typecheck, bench.
+"""nox sessions: tests, lint, typecheck, bench, soak, fuzz.
 
 The README's `make test` runs the same pytest suite in the system interpreter (the machine has
 no venv); these sessions run it in nox's virtual environments.
@@ -35,6 +35,15 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against in-run references; writes bench/RESULTS.md."""
     session.install("-e", ".[fuse,test]")
     session.run("python", "-m", "bench", *session.posargs)
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """The long soak: 1,000 jobs firing every second for 10 minutes while 8 clients read and
+    list (``nox -s soak -- --seconds 60`` for less); writes bench/SOAK.md, exits 1 on a failed
+    check."""
+    session.install("-e", ".[test]")
+    session.run("python", "bench/soak.py", "--markdown", "bench/SOAK.md", *session.posargs)
 
 
 @nox.session

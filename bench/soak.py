@@ -5,6 +5,8 @@ on a temporary dbdir, creates and starts the jobs over 9P, lets clients list ``j
 logs and status files in a loop, and samples the daemon every few seconds: RSS, open fds
 (``/proc/PID/fd``), threads, zombie children (state Z), live children. It then stops every job,
 counts each job's fires against the seconds it was started, and prints a table and a verdict.
+Before jobd starts, the same run measures a reference: the command spawned the way jobd spawns it
+by threads doing nothing else (``spawn_rate``); jobd's runs per second are reported against it.
 
 Checks (``SoakReport.problems``; behaviour, not speed):
 - fds and threads flat: after the warm-up, the per-window minimum does not grow (runs in flight
@@ -74,6 +76,7 @@ class SoakReport:
     worst_job: str
     final: Sample | None
     problems: list[str]
+    reference_rate: float = 0.0  # runs/s of a bare spawner of the same command (``spawn_rate``)
 
     def table(self) -> str:
         """The samples as a Markdown table, then the fire counts and the verdict."""
@@ -88,8 +91,56 @@ class SoakReport:
             f"requests): {self.expected_fires} instants, {self.runs} runs, {self.skipped} "
             f"skipped, {self.missed} missed, {self.unexplained} unexplained"
         )
+        if self.reference_rate:
+            rate = self.runs / max(self.seconds, 1e-9)
+            rows.append(
+                f"runs per second: {rate:.0f} of {self.jobs} due; a bare spawner of the same "
+                f"command, measured in the same run: {self.reference_rate:.0f}/s (ratio "
+                f"{rate / self.reference_rate:.2f})"
+            )
         rows.append("verdict: " + ("ok" if not self.problems else "; ".join(self.problems)))
         return "\n".join(rows)
+
+
+# -- the reference ---------------------------------------------------------------------------
+
+
+def _bare_run(shell: str) -> None:
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    try:
+        child = subprocess.Popen(
+            [shell, "-c", "echo tick"], stdin=subprocess.DEVNULL, stdout=write_fd,
+            stderr=write_fd, start_new_session=True, close_fds=True, env=dict(os.environ),
+        )  # fmt: skip
+    finally:
+        os.close(write_fd)
+    try:
+        while os.read(read_fd, 4096):
+            pass
+    finally:
+        os.close(read_fd)
+    child.wait()
+
+
+def spawn_rate(seconds: float = 5.0, threads: int = 8) -> float:
+    """Runs per second of the soak's command started the way jobd starts it (own session, one
+    pipe for stdout and stderr, close_fds, a copied environment) by ``threads`` threads doing
+    nothing else: the machine's ceiling for the soak, measured side by side with it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    shell = "/bin/bash" if os.access("/bin/bash", os.X_OK) else "/bin/sh"
+    deadline = time.monotonic() + seconds
+    done = [0] * threads
+
+    def worker(i: int) -> None:
+        while time.monotonic() < deadline:
+            _bare_run(shell)
+            done[i] += 1
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(worker, range(threads)))
+    return sum(done) / (time.monotonic() - start)
 
 
 # -- the daemon ------------------------------------------------------------------------------
@@ -243,6 +294,7 @@ class SoakConfig:
     thread_growth: int = 4
     missed_ratio: float = 0.01
     seed: int = 1
+    reference_seconds: float = 5.0  # the bare spawner's measurement before jobd starts
 
 
 async def _sampler(pid: int, t0: float, every: float, out: list[Sample]) -> None:
@@ -260,9 +312,12 @@ async def run_soak(config: SoakConfig, workdir: Path) -> SoakReport:
     Raises:
         RuntimeError: jobd could not start.
     """
+    reference = await trio.to_thread.run_sync(spawn_rate, config.reference_seconds)
     proc, addr = await trio.to_thread.run_sync(start_jobd, workdir, workdir / "jobd.log")
     try:
-        return await _drive(config, proc.pid, addr)
+        report = await _drive(config, proc.pid, addr)
+        report.reference_rate = reference
+        return report
     finally:
         proc.terminate()
         await trio.to_thread.run_sync(proc.wait)
@@ -342,6 +397,18 @@ def judge(report: SoakReport, config: SoakConfig) -> list[str]:
     return problems
 
 
+def _markdown(report: SoakReport, args: argparse.Namespace) -> str:
+    load = os.getloadavg()
+    return (
+        "# Soak figures (`nox -s soak`, last run)\n\n"
+        f"{datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, {os.cpu_count()} CPUs, Python "
+        f"{sys.version.split()[0]}; load average at the end {load[0]:.1f} / {load[1]:.1f} / "
+        f"{load[2]:.1f} (the soak's own). `python3 bench/soak.py --jobs {args.jobs} --seconds "
+        f"{args.seconds:g} --clients {args.clients}`: every job `echo tick` at `{EVERY_SECOND}`, "
+        "overlap skip (the default).\n\n" + report.table() + "\n"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python3 bench/soak.py [--jobs N] [--seconds S] [--clients K] [--json FILE]``: exit 0 when
     the checks pass."""
@@ -352,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sample-every", type=float, default=5.0)
     p.add_argument("--warmup", type=float, default=None, help="default: a tenth, at most 60 s")
     p.add_argument("--json", type=Path, help="also write the report here")
+    p.add_argument("--markdown", type=Path, help="also write the table here, with the machine")
     args = p.parse_args(argv)
     config = SoakConfig(
         jobs=args.jobs, seconds=args.seconds, clients=args.clients,
@@ -361,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="jobd-soak-") as tmp:
         report = trio.run(run_soak, config, Path(tmp))
     print(report.table())
+    if args.markdown:
+        args.markdown.write_text(_markdown(report, args))
     if args.json:
         data = asdict(report)
         for s in data["samples"] + ([data["final"]] if data["final"] else []):

@@ -156,6 +156,9 @@ def test_a_job_may_use_the_mount_that_runs_it(fuse: FuseDaemon) -> None:
     write(m / "jobs/selfref/ctl", b"run")
     size = len(command) + 1
     wait_until(lambda: f":{size}\n" in (m / "jobs/selfref/log").read_text(), what="the run")
+    # the log line arrives while the run goes on: its clone write is done once the run has ended
+    wait_until(lambda: "last_result: exit 0\n" in (m / "jobs/selfref/status").read_text(),
+               what="the run's end")
     assert sorted(os.listdir(m / "jobs")) == ["child", "selfref"]
 
 

@@ -157,6 +157,10 @@ class StoreLogSink:
                 except JobdError as exc:
                     log.debug("log read shows uncommitted lines: %s", exc)
             stored = await self._store.read_log(job_id)
+            if self._failing_since is None:
+                # Lines appended while this commit and read were in flight are not committed:
+                # they wait for the next read or flush.
+                return stored
             return stored + list(self._pending.get(job_id, ()))
 
     def pending_lines(self, job_id: int) -> list[str]:

@@ -225,7 +225,11 @@ async def _text(node_path: list[str], core: object) -> str:
     for name in node_path:
         node = node.lookup(name)
     data = await (await node.open(OpenMode())).read(0, 100_000)
-    assert node.stat().size == len(data), node_path
+    if node_path[-1] == "log":
+        # a running job's lines may arrive during the read: they follow, uncommitted, unread
+        assert node.stat().size >= len(data), node_path
+    else:
+        assert node.stat().size == len(data), node_path
     return data.decode()
 
 

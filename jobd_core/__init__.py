@@ -41,7 +41,7 @@ from ._readonly import ReadOnlyNamespace
 from ._registry import Registry
 from ._runas import RunAs
 from ._sqlite import SqliteStore
-from ._store import JobRecord, LogBatch, Store
+from ._store import JobRecord, LogBatch, LogExtent, Store
 from ._tree import Namespace
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "JobdError",
     "Kind",
     "LogBatch",
+    "LogExtent",
     "Metrics",
     "Namespace",
     "NoSpace",

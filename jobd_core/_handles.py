@@ -1,8 +1,11 @@
 """Per-open handles of jobd's files: snapshots, messages, accumulated values, the streaming log.
 
 Rules this module keeps:
-1. Reads see the snapshot taken at open (``LogHandle`` excepted: it refreshes when a read reaches
-   past its snapshot, so ``tail -f`` sees new lines).
+1. Reads see the snapshot taken at open, except ``LogHandle``: its offsets map onto the log's
+   stream positions (``_store`` rule 4) from where the log started at open, so offsets stay put
+   while old lines are trimmed and new ones appended (``tail -f`` never skips or repeats), and a
+   read costs what it returns. Where a reader's next bytes were trimmed away, it goes on from the
+   oldest line kept.
 2. A handle of a deleted job raises ``NotFound`` for every read and write.
 3. ``MessageHandle`` applies each write as one message; ``ValueHandle`` applies the handle's whole
    accumulated content on each write (a write at offset 0 replaces it) and keeps it only if the
@@ -104,23 +107,26 @@ class ValueHandle(SnapshotHandle):
         return len(data)
 
 
+#: Reads ``count`` bytes of a log stream from a position: (position of the first byte, bytes).
+RangeReader = Callable[[int, int], Awaitable[tuple[int, bytes]]]
+
+
 class LogHandle(SnapshotHandle):
-    """``log``: streams by offset; a read reaching past the snapshot takes a fresh one."""
+    """``log``: offset ``o`` reads the stream at ``base + o`` (rule 1); nothing is held."""
 
     def __init__(
-        self, mode: OpenMode, name: str, entry: JobEntry, load: Callable[[], Awaitable[bytes]]
+        self, mode: OpenMode, name: str, entry: JobEntry, base: int, read_range: RangeReader
     ) -> None:
         super().__init__(mode, name, b"", entry)
-        self._job = entry
-        self._load = load
-        self._version: int | None = None  # the log version the snapshot holds
+        self._base = base
+        self._read_range = read_range
 
     async def read(self, offset: int, count: int) -> bytes:
         self._check_read()
-        stale = self._version != self._job.v_log
-        if self._version is None or (offset >= len(self.snapshot) and stale):
-            # Polling readers (tail -f) cost nothing while no line was appended.
-            version = self._job.v_log
-            self.snapshot = await self._load()
-            self._version = version
-        return self.snapshot[offset : offset + max(count, 0)]
+        if offset < 0 or count <= 0:
+            return b""
+        start = self._base + offset
+        first, data = await self._read_range(start, count)
+        if first > start:  # trimmed under this reader: this offset now holds the oldest line
+            self._base = first - offset
+        return data

@@ -5,9 +5,10 @@ Rules this module keeps:
    flusher task within ``delay`` seconds (one store request per flush, whatever the job count).
 2. A job's log size is always ``entry.log_bytes + entry.pending_log_bytes``: committed-and-retained
    bytes plus bytes not yet committed.
-3. A line a client has read is durable: ``read_log`` commits the job's buffered lines before it
-   reads, and returns only committed lines. The one exception is a failing store (disk full):
-   then the uncommitted lines are shown after the committed ones, and may be lost in a crash.
+3. A line a client has read is durable: ``read_range`` (and ``read_log``) commits the job's
+   buffered lines before it reads where the read reaches them, and returns only committed lines.
+   The one exception is a failing store (disk full): then the uncommitted lines are shown after
+   the committed ones, at the positions they will have, and may be lost in a crash.
 4. A failed commit loses nothing at once: its lines go back to the front of the buffer and the
    flusher retries every ``retry`` seconds (the store rolled the failed batch back, so a retry
    never duplicates). Meanwhile the buffer is bounded: per job by the log limit, in all by
@@ -28,7 +29,7 @@ import trio
 
 from ._errors import JobdError
 from ._model import Job, JobEntry
-from ._store import LogBatch, Store
+from ._store import LogBatch, LogExtent, Store
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,33 @@ class StoreLogSink:
                 return stored
             return stored + list(self._pending.get(job_id, ()))
 
+    async def read_range(self, job_id: int, start: int, count: int) -> tuple[int, bytes]:
+        """Up to ``count`` bytes of the job's log stream from position ``start`` (see
+        ``Store.read_log_range``), buffered lines committed first where the read reaches them
+        (rule 3). Returns the position of the first byte returned, and the bytes.
+
+        Raises:
+            StorageError: the store cannot be read.
+        """
+        entry = self._entries.get(job_id)
+        if entry is None or count <= 0 or (start >= entry.log_end and job_id not in self._pending):
+            return start, b""  # past the end: polling readers (tail -f) cost nothing
+        async with self._lock:  # no flush between the commit, the read and the buffer snapshot
+            if job_id in self._pending and start + count > entry.log_end:
+                try:
+                    await self._write()
+                except JobdError as exc:
+                    log.debug("log read shows uncommitted lines: %s", exc)
+            first, data = start, b""
+            if start < entry.log_end:
+                first, data = await self._store.read_log_range(job_id, start, count)
+            if self._failing_since is None or first + len(data) < entry.log_end:
+                return first, data
+            # The store fails: the buffered lines follow the committed ones (rule 3's exception).
+            buffered = "".join(line + "\n" for line in self._pending.get(job_id, ())).encode()
+            skip = max(first + len(data) - entry.log_end, 0)
+            return first, data + buffered[skip : skip + count - len(data)]
+
     def pending_lines(self, job_id: int) -> list[str]:
         """The lines of ``job_id`` appended but not yet committed."""
         return list(self._pending.get(job_id, ()))
@@ -219,7 +247,7 @@ class StoreLogSink:
             if entry is not None:
                 marks.append((job_id, _ns(entry.job.last_fire)))
         try:
-            retained: dict[int, int] = {}
+            retained: dict[int, LogExtent] = {}
             if lines:
                 batch = LogBatch(
                     lines=lines, at_ns=self._now_ns(), limit=self._limit,
@@ -234,9 +262,11 @@ class StoreLogSink:
         self._recovered()
         for job_id, job_lines in lines.items():
             entry = self._entries.get(job_id)
+            extent = retained.get(job_id)
             if entry is not None:
                 entry.pending_log_bytes -= _size(job_lines)
-                entry.log_bytes = retained.get(job_id, entry.log_bytes)
+                if extent is not None:
+                    entry.log_bytes, entry.log_end = extent.size, extent.end
         for job_id, ns in marks:
             entry = self._entries.get(job_id)
             if entry is not None:

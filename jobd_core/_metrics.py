@@ -182,6 +182,12 @@ class Metrics:
         self.connections_9p_refused = Counter(
             "jobd_9p_connections_refused_total", "9P connections refused, by reason.", "reason"
         )
+        self.limit_refusals_9p = Counter(
+            "jobd_9p_limit_refusals_total",
+            "Requests refused or connections ended by a per-connection limit (fids: EMFILE, "
+            "outstanding: reading paused, send-buffer, frame: connection closed), by limit.",
+            "limit",
+        )
         self.fuse_operations = Counter(
             "jobd_fuse_operations_total", "FUSE operations by name.", "op"
         )
@@ -210,6 +216,10 @@ class Metrics:
     def connection_refused(self, reason: str) -> None:
         """A 9P connection was refused (``limit``, ``address``, ...)."""
         self.connections_9p_refused.inc(reason)
+
+    def limit_refused(self, limit: str) -> None:
+        """A per-connection limit of the 9P server (``fids``, ``outstanding``, ...) refused."""
+        self.limit_refusals_9p.inc(limit)
 
     def fuse_operation(self, op: str, *, failed: bool = False) -> None:
         """One FUSE operation ``op`` (``lookup``) was served; ``failed``: with an error."""
@@ -249,6 +259,7 @@ class Metrics:
             self.connections_9p.family(),
             self.connections_9p_total.family(),
             self.connections_9p_refused.family(),
+            self.limit_refusals_9p.family(),
             self.fuse_operations.family(),
             self.fuse_errors.family(),
         ]

@@ -81,6 +81,7 @@ class JobEntry:
         "fire_saved_ns",
         "job",
         "log_bytes",
+        "log_end",
         "log_mtime_ns",
         "pending_log_bytes",
         "seen_next_run",
@@ -98,6 +99,7 @@ class JobEntry:
         self.changed_ns = changed_ns  # last change of the definition or state
         self.status_ns = changed_ns  # last runtime change
         self.log_bytes = 0  # retained in the store, as read ("line\n" each)
+        self.log_end = 0  # the store's stream position after its last line (_store rule 4)
         self.pending_log_bytes = 0  # appended, not yet committed
         self.log_mtime_ns: int | None = None
         self.fire_saved_ns: int | None = None  # last_fire as persisted

@@ -173,6 +173,7 @@ class Registry:
             )
             entry = JobEntry(job, record.created_ns, record.changed_ns)
             entry.log_bytes = record.log_bytes
+            entry.log_end = record.log_end
             entry.log_mtime_ns = record.log_mtime_ns
             entry.fire_saved_ns = record.last_fire_ns
             self._add(entry)
@@ -411,6 +412,23 @@ class Registry:
     def log_size(self, entry: JobEntry) -> int:
         """Bytes a read of ``log`` at offset 0 returns now."""
         return entry.log_bytes + entry.pending_log_bytes
+
+    def log_start(self, entry: JobEntry) -> int:
+        """The stream position of the log's first retained byte (``log`` offset 0 now)."""
+        return entry.log_end - entry.log_bytes
+
+    async def read_log_range(self, entry: JobEntry, start: int, count: int) -> tuple[int, bytes]:
+        """Up to ``count`` bytes of the log stream from position ``start`` (from the first
+        retained line after it where ``start`` was trimmed); returns the position of the first
+        byte returned and the bytes. Buffered lines are committed before they are returned.
+
+        Raises:
+            NotFound: the job was deleted.
+            StorageError: the store cannot be read.
+        """
+        if entry.job.deleted:
+            raise NotFound(f"job not found: {entry.job.name}")
+        return await self.sink.read_range(entry.job.id, start, count)
 
     async def read_log(self, entry: JobEntry) -> bytes:
         """The retained log, one entry per line, oldest first.

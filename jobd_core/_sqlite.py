@@ -8,7 +8,10 @@ Rules this module keeps:
    that fails rolls back alone; a failed commit fails all of the batch.
 3. Acknowledged means durable: WAL with ``synchronous=FULL`` (the WAL is fsynced at each commit),
    so a commit survives kill -9 and power loss. Group commit pays for the fsync.
-4. The schema is versioned by ``PRAGMA user_version``; opening a newer schema fails loudly.
+4. The schema is versioned by ``PRAGMA user_version``; opening a newer schema fails loudly, an
+   older one is migrated in one transaction at open (a crash midway leaves the old one intact).
+5. Log lines carry their stream position (``log.pos``, see ``_store`` rule 4); the index on
+   ``(job_id, pos)`` makes a range read, a trim and a delete cost what they touch.
 """
 
 from __future__ import annotations
@@ -30,13 +33,13 @@ from ._errors import Exists, NoSpace, NotFound, StorageError
 from ._model import JobSettings
 from ._settings import from_json as settings_from_json
 from ._settings import to_json as settings_to_json
-from ._store import JobRecord, LogBatch, Store
+from ._store import JobRecord, LogBatch, LogExtent, Store
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -50,14 +53,36 @@ CREATE TABLE IF NOT EXISTS jobs (
     changed_ns INTEGER NOT NULL,
     last_fire_ns INTEGER,
     log_bytes INTEGER NOT NULL DEFAULT 0,
-    log_mtime_ns INTEGER
+    log_mtime_ns INTEGER,
+    log_end INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS log (
     seq INTEGER PRIMARY KEY,
     job_id INTEGER NOT NULL,
-    line TEXT NOT NULL
+    line TEXT NOT NULL,
+    pos INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS log_by_job ON log (job_id, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS log_by_pos ON log (job_id, pos);
+"""
+
+# Version 1 had no stream positions: each job's retained lines get positions from 0 in their
+# order, so a job's stream ends at its retained length.
+_MIGRATE_1_TO_2 = """
+ALTER TABLE jobs ADD COLUMN log_end INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE log ADD COLUMN pos INTEGER NOT NULL DEFAULT 0;
+WITH placed AS (
+    SELECT seq, SUM(length(CAST(line AS BLOB)) + 1)
+        OVER (PARTITION BY job_id ORDER BY seq ROWS UNBOUNDED PRECEDING)
+        - (length(CAST(line AS BLOB)) + 1) AS pos
+    FROM log
+)
+UPDATE log SET pos = placed.pos FROM placed WHERE placed.seq = log.seq;
+UPDATE jobs SET log_bytes = (
+    SELECT coalesce(SUM(length(CAST(line AS BLOB)) + 1), 0) FROM log WHERE log.job_id = jobs.id
+);
+UPDATE jobs SET log_end = log_bytes;
+DROP INDEX IF EXISTS log_by_job;
+CREATE UNIQUE INDEX log_by_pos ON log (job_id, pos);
 """
 
 
@@ -144,9 +169,10 @@ class SqliteStore(Store):
                     f" ({SCHEMA_VERSION})"
                 )
             conn.execute("BEGIN IMMEDIATE")
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            if version == 1:
+                log.info("store %s: migrating schema 1 to 2 (log stream positions)", self.path)
+                _run_script(conn, _MIGRATE_1_TO_2)
+            _run_script(conn, _SCHEMA)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
@@ -262,12 +288,15 @@ class SqliteStore(Store):
 
         await self._call(work)
 
-    async def append_log(self, batch: LogBatch) -> dict[int, int]:
+    async def append_log(self, batch: LogBatch) -> dict[int, LogExtent]:
         return await self._call(lambda conn: _append_log(conn, batch))
+
+    async def read_log_range(self, job_id: int, start: int, count: int) -> tuple[int, bytes]:
+        return await self._call(lambda conn: _read_log_range(conn, job_id, start, count))
 
     async def read_log(self, job_id: int) -> list[str]:
         def work(conn: sqlite3.Connection) -> list[str]:
-            rows = conn.execute("SELECT line FROM log WHERE job_id=? ORDER BY seq", (job_id,))
+            rows = conn.execute("SELECT line FROM log WHERE job_id=? ORDER BY pos", (job_id,))
             return [row[0] for row in rows]
 
         return await self._call(work)
@@ -295,7 +324,7 @@ class SqliteStore(Store):
 
 _COLUMNS = (
     "id, name, command, schedule, started, settings, created_ns, changed_ns, last_fire_ns,"
-    " log_bytes, log_mtime_ns"
+    " log_bytes, log_mtime_ns, log_end"
 )
 
 
@@ -313,7 +342,7 @@ def _load_jobs(conn: sqlite3.Connection) -> list[JobRecord]:
                 id=row[0], name=row[1], command=row[2], schedule=row[3], started=bool(row[4]),
                 settings=settings,
                 created_ns=row[6], changed_ns=row[7], last_fire_ns=row[8], log_bytes=row[9],
-                log_mtime_ns=row[10],
+                log_mtime_ns=row[10], log_end=row[11],
             )
         )
     return records
@@ -346,39 +375,65 @@ def _update_job(conn: sqlite3.Connection, record: JobRecord) -> None:
         raise NotFound(f"job not found: {record.name}")
 
 
-def _append_log(conn: sqlite3.Connection, batch: LogBatch) -> dict[int, int]:
-    retained: dict[int, int] = {}
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run ``script``'s statements inside the caller's transaction (``executescript`` would
+    commit it first)."""
+    for statement in script.split(";\n"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _append_log(conn: sqlite3.Connection, batch: LogBatch) -> dict[int, LogExtent]:
+    extents: dict[int, LogExtent] = {}
     for job_id, lines in batch.lines.items():
-        row = conn.execute("SELECT log_bytes FROM jobs WHERE id=?", (job_id,)).fetchone()
+        row = conn.execute("SELECT log_bytes, log_end FROM jobs WHERE id=?", (job_id,)).fetchone()
         if row is None:
             continue
-        size = row[0]
-        conn.executemany(
-            "INSERT INTO log (job_id, line) VALUES (?, ?)", [(job_id, line) for line in lines]
-        )
-        size += sum(len(line.encode()) + 1 for line in lines)
+        size, end = row
+        rows = []
+        for line in lines:
+            rows.append((job_id, end, line))
+            end += len(line.encode()) + 1
+        conn.executemany("INSERT INTO log (job_id, pos, line) VALUES (?, ?, ?)", rows)
+        size += end - row[1]
         limit = batch.limits.get(job_id, batch.limit)
         if size > limit:
-            size = _trim(conn, job_id, size, limit)
+            size = _trim(conn, job_id, end, limit)
         conn.execute(
-            "UPDATE jobs SET log_bytes=?, log_mtime_ns=? WHERE id=?", (size, batch.at_ns, job_id)
+            "UPDATE jobs SET log_bytes=?, log_end=?, log_mtime_ns=? WHERE id=?",
+            (size, end, batch.at_ns, job_id),
         )
-        retained[job_id] = size
-    return retained
+        extents[job_id] = LogExtent(end - size, end)
+    return extents
 
 
-def _trim(conn: sqlite3.Connection, job_id: int, size: int, limit: int) -> int:
-    """Drop the oldest whole lines until ``size`` fits ``limit``; return the new size."""
-    cut = None
+def _trim(conn: sqlite3.Connection, job_id: int, end: int, limit: int) -> int:
+    """Drop the oldest whole lines until what is left (up to ``end``) fits ``limit`` bytes;
+    return the retained size."""
+    conn.execute("DELETE FROM log WHERE job_id=? AND pos<?", (job_id, end - limit))
+    row = conn.execute("SELECT min(pos) FROM log WHERE job_id=?", (job_id,)).fetchone()
+    return 0 if row[0] is None else end - row[0]
+
+
+def _read_log_range(
+    conn: sqlite3.Connection, job_id: int, start: int, count: int
+) -> tuple[int, bytes]:
+    # From the line holding ``start`` (else, trimmed, the first one after it) to start+count.
+    if count <= 0:
+        return start, b""
+    first = conn.execute(
+        "SELECT max(pos) FROM log WHERE job_id=? AND pos<=?", (job_id, start)
+    ).fetchone()[0]
+    if first is None:
+        first = conn.execute(
+            "SELECT min(pos) FROM log WHERE job_id=? AND pos>?", (job_id, start)
+        ).fetchone()[0]
+        if first is None:
+            return start, b""
     rows = conn.execute(
-        "SELECT seq, length(CAST(line AS BLOB)) FROM log WHERE job_id=? ORDER BY seq", (job_id,)
-    )
-    for seq, length in rows:
-        if size <= limit:
-            break
-        size -= length + 1
-        cut = seq
-    rows.close()
-    if cut is not None:
-        conn.execute("DELETE FROM log WHERE job_id=? AND seq<=?", (job_id, cut))
-    return size
+        "SELECT line FROM log WHERE job_id=? AND pos>=? AND pos<? ORDER BY pos",
+        (job_id, first, max(start, first) + count),
+    ).fetchall()
+    data = ("\n".join([line for (line,) in rows]) + "\n").encode()
+    skip = max(start - first, 0)
+    return first + skip, data[skip : skip + count]

@@ -7,7 +7,11 @@ Rules this module keeps:
    the local one.
 2. Every mutating method returns only after its change is durable ("acknowledged = committed").
 3. A job's log is bounded in the store (``LogBatch.limit``), oldest whole lines dropped first, and
-   the store reports each job's retained byte length so sizes never need a scan.
+   the store reports each job's retained extent so sizes never need a scan.
+4. Log bytes have stable positions: a job's log is one append-only byte stream ("line\n" each)
+   whose offsets are never reused or shifted; trimming only moves its start. A reader that keeps
+   an offset (``tail -f``) therefore never skips or repeats a line, and a range read costs what
+   it returns, not the whole log.
 """
 
 from __future__ import annotations
@@ -34,6 +38,20 @@ class JobRecord:
     last_fire_ns: int | None = None
     log_bytes: int = 0  # retained log length as read (each line plus "\n")
     log_mtime_ns: int | None = None
+    log_end: int = 0  # the stream position after the last line (bytes ever appended)
+
+
+@dataclass(frozen=True, slots=True)
+class LogExtent:
+    """The retained part of a job's log stream: positions ``start`` (its first line) to ``end``
+    (after its last line); ``end - start`` bytes."""
+
+    start: int = 0
+    end: int = 0
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
 
 
 @dataclass(slots=True)
@@ -94,13 +112,23 @@ class Store(ABC):
         """
 
     @abstractmethod
-    async def append_log(self, batch: LogBatch) -> dict[int, int]:
-        """Append lines, trim each job's log to its bound (``batch.limits`` or ``batch.limit``
-        bytes; oldest whole lines first),
-        and return each touched job's retained byte length. Lines of missing jobs are dropped.
+    async def append_log(self, batch: LogBatch) -> dict[int, LogExtent]:
+        """Append lines at the end of each job's stream, trim each job's log to its bound
+        (``batch.limits`` or ``batch.limit`` bytes; oldest whole lines first), and return each
+        touched job's retained extent. Lines of missing jobs are dropped.
 
         Raises:
             StorageError, NoSpace: the commit failed.
+        """
+
+    @abstractmethod
+    async def read_log_range(self, job_id: int, start: int, count: int) -> tuple[int, bytes]:
+        """Up to ``count`` bytes of the job's log stream from position ``start``; where ``start``
+        was trimmed away, from the first retained line after it. Returns the position of the
+        first byte returned, and the bytes (empty at or past the end, or for a missing job).
+
+        Raises:
+            StorageError: the store cannot be read.
         """
 
     @abstractmethod

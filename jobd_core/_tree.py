@@ -399,19 +399,15 @@ class LogFile(JobFile):
         ns = self.entry.log_mtime_ns
         return self.entry.created_ns if ns is None else ns
 
-    async def content(self) -> bytes:
-        """The whole retained log now.
-
-        Raises:
-            NotFound: the job was deleted.
-        """
-        return await self.ns.registry.read_log(self.entry)
-
     async def open(self, mode: OpenMode) -> Handle:
         self._alive()
         if mode.write or mode.truncate:
             raise AccessDenied(f"{self.name}: read-only")
-        return LogHandle(mode, self.name, self.entry, self.content)
+        registry, entry = self.ns.registry, self.entry
+        return LogHandle(
+            mode, self.name, entry, registry.log_start(entry),
+            lambda start, count: registry.read_log_range(entry, start, count),
+        )
 
 
 class StatusFile(JobFile):

@@ -47,3 +47,64 @@ async def test_a_read_shows_no_line_appended_while_it_commits(
         assert await core.store.read_log(entry.job.id) == ["one"]
         assert await core.registry.read_log(entry) == b"one\ntwo\n"  # committed by this read
         assert await core.store.read_log(entry.job.id) == ["one", "two"]
+
+
+async def _log_of(core: object, name: str) -> tuple[object, object]:
+    from jobd_core import Core
+
+    assert isinstance(core, Core)
+    clone = await core.namespace.root.lookup("clone").open(W)
+    await clone.write(0, f"{name}:0 0 1 1 *:true".encode())
+    return core.registry.get(name), core.namespace.root.lookup("jobs").lookup(name).lookup("log")
+
+
+async def test_a_follower_neither_skips_nor_repeats_while_old_lines_are_trimmed(
+    tmp_path: Path,
+) -> None:
+    # tail -f on a full log: its offset keeps meaning the same line while the bound trims the
+    # oldest lines away at the front (the offset of a snapshot of the retained part would not).
+    async with open_core(CoreConfig(dbdir=tmp_path, log_limit=40)) as core:
+        entry, log = await _log_of(core, "tail")
+        sink = core.registry.sink
+        sink.append(entry.job, [f"line{i}" for i in range(6)])  # 6 bytes each: 36
+        reader = await log.open(OpenMode())
+        seen = await reader.read(0, 1000)
+        assert seen == b"".join(f"line{i}\n".encode() for i in range(6))
+        for i in range(6, 30):
+            sink.append(entry.job, [f"line{i}"])
+            if i % 5 == 0:
+                await sink.flush()  # the oldest lines go, the size stays near the bound
+            seen += await reader.read(len(seen), 1000)
+        assert seen.decode().split() == [f"line{i}" for i in range(30)]
+        assert log.stat().size <= 40
+        fresh = await (await log.open(OpenMode())).read(0, 1000)
+        assert fresh == b"".join(f"line{i}\n".encode() for i in range(25, 30))
+
+
+async def test_a_reader_whose_place_was_trimmed_goes_on_from_the_oldest_line(
+    tmp_path: Path,
+) -> None:
+    async with open_core(CoreConfig(dbdir=tmp_path, log_limit=40)) as core:
+        entry, log = await _log_of(core, "slow")
+        sink = core.registry.sink
+        sink.append(entry.job, ["aaaaa", "bbbbb"])
+        reader = await log.open(OpenMode())
+        assert await reader.read(0, 6) == b"aaaaa\n"
+        sink.append(entry.job, [c * 5 for c in "cdefghij"])
+        await sink.flush()  # keeps the last 6 lines: e..j
+        rest = await reader.read(6, 12)
+        assert rest == b"eeeee\nfffff\n"  # b..d are gone: no repeat, one skip, then in order
+        assert await reader.read(18, 1000) == b"ggggg\nhhhhh\niiiii\njjjjj\n"
+        assert await reader.read(42, 1000) == b""
+
+
+async def test_reads_past_the_end_cost_no_store_request(tmp_path: Path) -> None:
+    async with open_core(CoreConfig(dbdir=tmp_path)) as core:
+        entry, log = await _log_of(core, "idle")
+        core.registry.sink.append(entry.job, ["x"])
+        reader = await log.open(OpenMode())
+        assert await reader.read(0, 100) == b"x\n"
+        batches = core.store.batches
+        for _ in range(50):  # a tail -f polling an idle log
+            assert await reader.read(2, 100) == b""
+        assert core.store.batches == batches

@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 import trio
 
-from jobd_core import Exists, JobRecord, JobSettings, LogBatch, NotFound, SqliteStore, StorageError
+from jobd_core import (
+    Exists,
+    JobRecord,
+    JobSettings,
+    LogBatch,
+    LogExtent,
+    NotFound,
+    SqliteStore,
+    StorageError,
+)
 
 
 def record(name: str, **changes: object) -> JobRecord:
@@ -107,17 +116,19 @@ async def test_log_append_trims_oldest_whole_lines(tmp_path: Path) -> None:
         job = await store.create_job(record("a"))
         other = await store.create_job(record("b"))
         lines = [f"line {i:03d}" for i in range(100)]  # 8 bytes + "\n" each
-        sizes = await store.append_log(LogBatch({job: lines, other: ["x"]}, at_ns=5, limit=180))
+        extents = await store.append_log(LogBatch({job: lines, other: ["x"]}, at_ns=5, limit=180))
         kept = await store.read_log(job)
         assert kept == lines[-20:]
-        assert sizes == {job: 180, other: 2}
-        assert sizes[job] == sum(len(line) + 1 for line in kept)
-        sizes = await store.append_log(LogBatch({job: ["é" * 3]}, at_ns=6, limit=180))
+        assert extents == {job: LogExtent(720, 900), other: LogExtent(0, 2)}
+        assert extents[job].size == sum(len(line) + 1 for line in kept)
+        extents = await store.append_log(LogBatch({job: ["é" * 3]}, at_ns=6, limit=180))
         kept = await store.read_log(job)
         assert kept[-1] == "ééé"
-        assert sizes[job] == sum(len(line.encode()) + 1 for line in kept) <= 180
+        assert extents[job].end == 907  # the stream goes on: positions are never reused
+        assert extents[job].size == sum(len(line.encode()) + 1 for line in kept) <= 180
         loaded = {r.id: r for r in await store.load_jobs()}
-        assert (loaded[job].log_bytes, loaded[job].log_mtime_ns) == (sizes[job], 6)
+        assert (loaded[job].log_bytes, loaded[job].log_mtime_ns) == (extents[job].size, 6)
+        assert loaded[job].log_end == 907
         assert await store.read_log(other) == ["x"]
     finally:
         await store.close()
@@ -158,7 +169,7 @@ async def test_integrity_check_and_wal(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
     finally:
         conn.close()
 

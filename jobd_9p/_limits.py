@@ -7,13 +7,15 @@ Rules this module keeps:
    reply is possible (a client that does not read, a frame that never completes), the end of that
    one connection. Other connections are never affected.
 3. Each kind of refusal is logged once per connection at WARNING (later ones at DEBUG), so a
-   hostile client cannot flood the log.
+   hostile client cannot flood the log; every one is counted
+   (``jobd_9p_limit_refusals_total{limit}``), so an operator sees how often.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .errors import SessionError
@@ -75,13 +77,17 @@ def too_many_fids(limit: int) -> LimitExceeded:
 
 @dataclass
 class RefusalLog:
-    """Logs each kind of refusal of one connection once at WARNING, then at DEBUG."""
+    """Logs each kind of refusal of one connection once at WARNING, then at DEBUG, and counts
+    every one with ``count(kind)``."""
 
     peer: str
     seen: set[str] = field(default_factory=set)
+    count: Callable[[str], None] | None = None
 
     def refused(self, kind: str, message: str) -> None:
-        """Log ``message`` (about limit ``kind``) for this connection."""
+        """Log ``message`` (about limit ``kind``) for this connection, and count it."""
+        if self.count is not None:
+            self.count(kind)
         level = logging.DEBUG if kind in self.seen else logging.WARNING
         self.seen.add(kind)
         logger.log(level, "9P connection from %s: %s", self.peer, message,

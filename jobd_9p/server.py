@@ -190,10 +190,11 @@ async def serve_connection(
     Never raises (except cancellation): a failure is logged and ends this connection only.
     """
     limits = _with_overrides(limits or Limits(), None, max_outstanding)
-    refusals = RefusalLog(_peer_name(stream))
+    metrics = metrics_of(namespace)
+    refusals = RefusalLog(_peer_name(stream), count=metrics.limit_refused)
     session = Session(namespace, max_msize=max_msize, max_fids=limits.max_fids,
                       refusals=refusals)  # fmt: skip
-    conn = _Connection(stream, session, debug, limits, refusals, metrics=metrics_of(namespace))
+    conn = _Connection(stream, session, debug, limits, refusals, metrics=metrics)
     try:
         await conn.run()
     except Exception:

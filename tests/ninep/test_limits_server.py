@@ -33,7 +33,7 @@ async def _still_serving(addr: str) -> None:
 
 
 async def test_fids_per_connection(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    async with served(tmp_path / "db", limits=Limits(max_fids=3)) as (_, addr):
+    async with served(tmp_path / "db", limits=Limits(max_fids=3)) as (core, addr):
         raw = await open_raw(addr, version="9P2000.L")  # fid 0
         assert isinstance(await raw.walk(1, "jobs"), wire.Rwalk)
         assert isinstance(await raw.walk(2, "clone"), wire.Rwalk)
@@ -53,6 +53,8 @@ async def test_fids_per_connection(tmp_path: Path, caplog: pytest.LogCaptureFixt
         reply = await u.walk(3, "jobs")
         assert isinstance(reply, wire.Rerror) and reply.errno == errno.EMFILE
         assert reply.ename == "too many fids on this connection (limit 3)"
+        assert core.metrics.limit_refusals_9p.value("fids") == 3  # every refusal, logged or not
+        assert "jobd_9p_limit_refusals_total{limit=\"fids\"} 3.0\n" in core.metrics.render()
 
 
 def raw_peer(raw: object) -> str:
@@ -82,7 +84,7 @@ async def test_jobs_limit_over_9p(tmp_path: Path, caplog: pytest.LogCaptureFixtu
 async def test_outstanding_requests_pause_reading_and_log_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with served(tmp_path / "db", limits=Limits(max_outstanding=2)) as (_, addr):
+    async with served(tmp_path / "db", limits=Limits(max_outstanding=2)) as (core, addr):
         raw = await open_raw(addr, version="9P2000.L")
         await raw.walk(1, "jobs")
         data = b"".join(wire.encode(wire.Tgetattr(tag=10 + i, fid=1, request_mask=0x7FF),
@@ -94,7 +96,9 @@ async def test_outstanding_requests_pause_reading_and_log_once(
             assert isinstance(reply, wire.Rgetattr)
             tags.add(reply.tag)
         assert tags == set(range(10, 60))  # every request answered, none refused
-        assert len(messages(caplog, "requests in flight: reading paused")) <= 1
+        paused = len(messages(caplog, "requests in flight: reading paused"))
+        assert paused <= 1
+        assert core.metrics.limit_refusals_9p.value("outstanding") >= paused
 
 
 async def test_a_client_that_never_reads_is_cut_off(
@@ -130,12 +134,13 @@ async def test_a_client_that_never_reads_is_cut_off(
                 await raw.closed()
             nursery.cancel_scope.cancel()
         assert len(messages(caplog, "does not read its replies")) == 1
+        assert core.metrics.limit_refusals_9p.value("send-buffer") == 1
 
 
 async def test_a_frame_that_never_completes_times_out(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with served(tmp_path / "db", limits=Limits(frame_timeout=0.5)) as (_, addr):
+    async with served(tmp_path / "db", limits=Limits(frame_timeout=0.5)) as (core, addr):
         # a whole, fast client is unaffected
         raw = await open_raw(addr, version="9P2000.L")
         frame = wire.encode(wire.Twalk(tag=5, fid=0, newfid=1, wnames=("jobs",)), raw.dialect)
@@ -154,6 +159,7 @@ async def test_a_frame_that_never_completes_times_out(
         assert 0.5 <= trio.current_time() - start < 3
         text = await wait_for_log(caplog, "frame still incomplete")
         assert "after 0.5 s" in text
+        assert core.metrics.limit_refusals_9p.value("frame") == 1
         assert isinstance(await raw.rpc(wire.Tclunk, fid=0), wire.Rclunk)
 
 

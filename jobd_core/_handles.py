@@ -1,11 +1,11 @@
 """Per-open handles of jobd's files: snapshots, messages, accumulated values, the streaming log.
 
 Rules this module keeps:
-1. Reads see the snapshot taken at open, except ``LogHandle``: its offsets map onto the log's
-   stream positions (``_store`` rule 4) from where the log started at open, so offsets stay put
-   while old lines are trimmed and new ones appended (``tail -f`` never skips or repeats), and a
-   read costs what it returns. Where a reader's next bytes were trimmed away, it goes on from the
-   oldest line kept.
+1. Reads see the snapshot taken at open, except ``LogHandle``: its offsets are the log's stream
+   positions (``_store`` rule 4), which stay put while old lines are trimmed and new ones appended,
+   so a follower (``tail -f``) never skips or repeats, and a read costs what it returns. The
+   trimmed head reads as the lines kept: a read there (``cat`` from offset 0, or a follower the
+   bound overtook) goes on from the oldest line kept, and the handle's later offsets follow on.
 2. A handle of a deleted job raises ``NotFound`` for every read and write.
 3. ``MessageHandle`` applies each write as one message; ``ValueHandle`` applies the handle's whole
    accumulated content on each write (a write at offset 0 replaces it) and keeps it only if the
@@ -112,13 +112,12 @@ RangeReader = Callable[[int, int], Awaitable[tuple[int, bytes]]]
 
 
 class LogHandle(SnapshotHandle):
-    """``log``: offset ``o`` reads the stream at ``base + o`` (rule 1); nothing is held."""
+    """``log``: offset ``o`` reads the stream at ``o``, or at ``o + shift`` once a read fell in
+    the trimmed head (rule 1); nothing is held."""
 
-    def __init__(
-        self, mode: OpenMode, name: str, entry: JobEntry, base: int, read_range: RangeReader
-    ) -> None:
+    def __init__(self, mode: OpenMode, name: str, entry: JobEntry, read_range: RangeReader) -> None:
         super().__init__(mode, name, b"", entry)
-        self._base = base
+        self._base = 0  # stream position of offset 0
         self._read_range = read_range
 
     async def read(self, offset: int, count: int) -> bytes:
@@ -127,6 +126,6 @@ class LogHandle(SnapshotHandle):
             return b""
         start = self._base + offset
         first, data = await self._read_range(start, count)
-        if first > start:  # trimmed under this reader: this offset now holds the oldest line
+        if first > start:  # in the trimmed head: this offset now holds the oldest line kept
             self._base = first - offset
         return data

@@ -410,12 +410,11 @@ class Registry:
     # -- log ------------------------------------------------------------------------------------
 
     def log_size(self, entry: JobEntry) -> int:
-        """Bytes a read of ``log`` at offset 0 returns now."""
-        return entry.log_bytes + entry.pending_log_bytes
-
-    def log_start(self, entry: JobEntry) -> int:
-        """The stream position of the log's first retained byte (``log`` offset 0 now)."""
-        return entry.log_end - entry.log_bytes
+        """The size of ``log``: its stream position after the last line, appended or buffered
+        (``_store`` rule 4). That is the true length until the bound first trims the log; from
+        then on it counts every byte the log ever held, so it never shrinks and a follower that
+        compares it with its offset (``tail -f``) keeps its place."""
+        return entry.log_end + entry.pending_log_bytes
 
     async def read_log_range(self, entry: JobEntry, start: int, count: int) -> tuple[int, bytes]:
         """Up to ``count`` bytes of the log stream from position ``start`` (from the first

@@ -404,10 +404,11 @@ class LogFile(JobFile):
         if mode.write or mode.truncate:
             raise AccessDenied(f"{self.name}: read-only")
         registry, entry = self.ns.registry, self.entry
-        return LogHandle(
-            mode, self.name, entry, registry.log_start(entry),
-            lambda start, count: registry.read_log_range(entry, start, count),
-        )
+
+        async def read_range(start: int, count: int) -> tuple[int, bytes]:
+            return await registry.read_log_range(entry, start, count)
+
+        return LogHandle(mode, self.name, entry, read_range)
 
 
 class StatusFile(JobFile):

@@ -76,9 +76,14 @@ async def test_a_follower_neither_skips_nor_repeats_while_old_lines_are_trimmed(
                 await sink.flush()  # the oldest lines go, the size stays near the bound
             seen += await reader.read(len(seen), 1000)
         assert seen.decode().split() == [f"line{i}" for i in range(30)]
-        assert log.stat().size <= 40
-        fresh = await (await log.open(OpenMode())).read(0, 1000)
-        assert fresh == b"".join(f"line{i}\n".encode() for i in range(25, 30))
+        # the size is the stream's end: it never shrank, so a size-watching follower kept up
+        assert log.stat().size == len(seen) == entry.log_end
+        fresh = await log.open(OpenMode())
+        kept = b"".join(f"line{i}\n".encode() for i in range(25, 30))
+        assert await fresh.read(0, 1000) == kept  # the trimmed head reads as the lines kept
+        assert await fresh.read(len(kept), 1000) == b""
+        tail = await log.open(OpenMode())  # tail -c 14: from the end, by the size
+        assert await tail.read(len(seen) - 14, 14) == b"line28\nline29\n"
 
 
 async def test_a_reader_whose_place_was_trimmed_goes_on_from_the_oldest_line(

@@ -256,18 +256,20 @@ async def test_history_trims_at_once_and_bounds_later_appends(tmp_path: Path) ->
         core.registry.sink.append(entry.job, lines)
         await core.registry.sink.flush()
         log_node = core.namespace.root.lookup("jobs").lookup("job").lookup("log")
-        assert log_node.stat().size > 16 * 1024
+        end = log_node.stat().size
+        assert end > 16 * 1024 and entry.log_bytes == end
         await ctl(core, "job", b"history 1k")
-        size = log_node.stat().size
-        assert 0 < size <= 1024
+        kept = entry.log_bytes
+        assert 0 < kept <= 1024
+        assert log_node.stat().size == end  # the stream's end stays (_store rule 4)
         content = await (await log_node.open(R)).read(0, 1 << 20)
-        assert len(content) == size and content.endswith(b"x" * 80 + b"\n")
+        assert len(content) == kept and content.endswith(b"x" * 80 + b"\n")
         assert b"line 0199" in content and b"line 0100" not in content
         core.registry.sink.append(entry.job, lines[:50])
         await core.registry.sink.flush()
-        assert log_node.stat().size <= 1024
+        assert entry.log_bytes <= 1024
         await ctl(core, "job", b"history 1m")  # growing the bound keeps what is there
-        assert 0 < log_node.stat().size <= 1024
+        assert 0 < entry.log_bytes <= 1024
     async with open_core(CoreConfig(dbdir=tmp_path)) as core:
         assert core.registry.get("job").job.settings.history == 1 << 20
 

@@ -127,6 +127,42 @@ end
 """,
     ),
     Scenario(
+        "follow-full-log",
+        r"""
+begin follow-full-log
+# A log at its bound: each run's lines push the oldest out. Followers must still see every run
+# once, in order: `tail -f` (which compares the size with its offset: the size never shrinks) and
+# a reader that holds the log open and reads on from its offset (as jobctl log -f does).
+echo -n 'full:0 0 1 1 *:echo tick $(date +%s%N)' > $M/clone || fail clone
+echo 'history 200' > $M/jobs/full/ctl || fail "history setting"
+tail -f $M/jobs/full/log > /tmp/jobd-tail-full 2>&1 &
+TAILPID=$!
+exec 3< $M/jobs/full/log
+: > /tmp/jobd-follow
+sleep 1
+n=0
+while [ $n -lt 6 ]; do
+    echo run > $M/jobs/full/ctl || fail "run $n"
+    n=$((n+1))
+    wait_for "cat <&3 >> /tmp/jobd-follow; [ \$(grep -c ':tick ' /tmp/jobd-follow) -ge $n ]" \
+        || { fail "the reader missed run $n: $(cat /tmp/jobd-follow)"; break; }
+    wait_for "[ \$(grep -c ':tick ' /tmp/jobd-tail-full) -ge $n ]" \
+        || { fail "tail -f missed run $n: $(cat /tmp/jobd-tail-full)"; break; }
+done
+exec 3<&-
+kill $TAILPID 2>/dev/null; wait $TAILPID 2>/dev/null
+for out in /tmp/jobd-follow /tmp/jobd-tail-full; do
+    ticks=$(grep ':tick ' $out)
+    [ "$(echo "$ticks" | wc -l)" = 6 ] && [ "$(echo "$ticks" | sort -u | wc -l)" = 6 ] \
+        && [ "$(echo "$ticks" | sort)" = "$ticks" ] || fail "$out: repeats, gaps or disorder: $(cat $out)"
+done
+[ "$(cat $M/jobs/full/log | wc -c)" -le 200 ] || fail "log over its history bound: $(cat $M/jobs/full/log)"
+[ "$(cat $M/jobs/full/log | tail -n 1)" = "$(tail -n 1 /tmp/jobd-follow)" ] || fail "the log ends elsewhere"
+rm -r $M/jobs/full
+end
+""",
+    ),
+    Scenario(
         "delete-three-ways",
         r"""
 begin delete-three-ways

@@ -433,7 +433,12 @@ def _read_log_range(
     rows = conn.execute(
         "SELECT line FROM log WHERE job_id=? AND pos>=? AND pos<? ORDER BY pos",
         (job_id, first, max(start, first) + count),
-    ).fetchall()
-    data = ("\n".join([line for (line,) in rows]) + "\n").encode()
+    )
+    lines = [line for (line,) in rows]
+    lines.append("")  # the last line's newline, without another copy of the whole text
+    data = "\n".join(lines).encode()
+    del lines
     skip = max(start - first, 0)
+    if skip == 0 and len(data) <= count:
+        return first, data
     return first + skip, data[skip : skip + count]

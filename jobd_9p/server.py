@@ -1,9 +1,11 @@
 """Thin trio glue around ``Session``: listeners, one read loop per connection, one task per request.
 
 Rules this module keeps:
-1. Each connection has one ``Session``, one ``wire.Decoder`` and one send lock. Requests run in
-   their own tasks (many outstanding tags); Tversion runs alone, after aborting every outstanding
-   request, and switches the decoder to the negotiated dialect and msize.
+1. Each connection has one ``Session``, one ``wire.Decoder`` and one writer task. Requests run in
+   their own tasks (many outstanding tags) and queue their encoded replies; the writer sends all
+   that is queued in one ``send_all`` (replies that complete together cost one system call).
+   Tversion runs alone, after aborting every outstanding request, and switches the decoder to the
+   negotiated dialect and msize.
 2. A request's tag is freed before its reply is sent (the client may reuse it at once). A tag
    already in flight is answered with an error and not run.
 3. Tflush cancels the flushed request's cancel scope and waits for that request to finish; its
@@ -242,13 +244,15 @@ class _Connection:
         self.debug = debug
         self.peer = _peer_name(stream)
         self._decoder = wire.Decoder(wire.Dialect.P9P2000, session.max_msize)
-        self._send_lock = trio.Lock()
+        self._outbox: list[bytes] = []  # encoded replies, in order, not yet given to the writer
+        self._outbox_ready = trio.Event()
+        self._cut_off = False  # past the send bound: closing, further replies are dropped
         self._inflight: dict[int, _Request] = {}
         self._slots = trio.Semaphore(limits.max_outstanding)
         self._nursery: trio.Nursery | None = None
         self.limits = limits
         self.refusals = refusals
-        self._queued = 0  # bytes of replies not yet taken by the kernel
+        self._queued = 0  # bytes of replies queued or being sent, not yet taken by the kernel
         self._frame_started: float | None = None  # when the partial frame buffered began
         self._last_activity = trio.current_time()
 
@@ -258,6 +262,7 @@ class _Connection:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                nursery.start_soon(self._writer)
                 await self._read_loop()
                 nursery.cancel_scope.cancel()  # the peer is gone: abort what it asked for
         finally:
@@ -392,30 +397,42 @@ class _Connection:
             del self._inflight[request.tag]
 
     async def _send(self, reply: wire.Message, request: _Request | None = None) -> None:
-        """Send ``reply`` in turn (dropped if ``request`` is flushed meanwhile; its tag is freed
-        just before). A client whose unread replies pass ``max_send_buffer`` is cut off."""
+        """Queue ``reply`` for the writer (dropped if ``request`` was flushed; its tag is freed
+        first). A client whose unread replies pass ``max_send_buffer`` is cut off."""
+        if request is not None:
+            if request.flushed:
+                return
+            self._free(request)
+        if self._cut_off:
+            return
         reply, data = self._encode(reply)
         if self._queued and self._queued + len(data) > self.limits.max_send_buffer:
             self.refusals.refused("send-buffer", f"closing: the client does not read its replies "
                                   f"({self._queued} bytes waiting, limit "
                                   f"{self.limits.max_send_buffer})")  # fmt: skip
+            self._cut_off = True
             self._close_soon()
             return
+        if self.debug:
+            trace_log.debug("%s -> %s", self.peer, brief(reply))
         self._queued += len(data)
-        try:
-            async with self._send_lock:
-                if request is not None:
-                    if request.flushed:
-                        return
-                    self._free(request)
-                if self.debug:
-                    trace_log.debug("%s -> %s", self.peer, brief(reply))
-                try:
-                    await self.stream.send_all(data)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    self._close_soon()
-        finally:
-            self._queued -= len(data)
+        self._outbox.append(data)
+        self._outbox_ready.set()
+
+    async def _writer(self) -> None:
+        """Send the queued replies, everything queued at once, until the connection ends."""
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready = trio.Event()
+            batch, self._outbox = self._outbox, []
+            data = batch[0] if len(batch) == 1 else b"".join(batch)
+            try:
+                await self.stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._close_soon()
+                return
+            finally:
+                self._queued -= len(data)
 
     def _encode(self, reply: wire.Message) -> tuple[wire.Message, bytes]:
         dialect = self.session.dialect or wire.Dialect.P9P2000

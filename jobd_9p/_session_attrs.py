@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import stat as _stat
 
-from jobd_core import Kind, Stat
+from jobd_core import DirEntry, Kind, Stat
 
 from . import wire
 from .errors import SessionError
@@ -86,9 +86,14 @@ def getattr_reply(tag: int, st: Stat) -> wire.Rgetattr:
     )
 
 
-def dirent_type(st: Stat) -> int:
-    """The d_type of a node for Rreaddir."""
-    return DT_DIR if st.kind is Kind.DIR else DT_REG
+def dirent_of(entry: DirEntry) -> wire.Dirent:
+    """The Rreaddir entry of a listed child; its cookie is the child's id (``_session_dir``)."""
+    if entry.kind is Kind.DIR:
+        qtype, dtype = wire.QTDIR, DT_DIR
+    else:
+        qtype, dtype = wire.QTFILE, DT_REG
+    qid = wire.Qid(type=qtype, version=entry.version & _DONT_TOUCH_32, path=entry.id)
+    return wire.Dirent(qid=qid, offset=entry.id, type=dtype, name=entry.name)
 
 
 def wstat_truncation(req: wire.Stat, current: Stat) -> int | None:

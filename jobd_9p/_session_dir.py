@@ -17,7 +17,7 @@ import errno
 from jobd_core import Node
 
 from . import wire
-from ._session_attrs import dirent_type, qid_of, wire_stat
+from ._session_attrs import dirent_of, wire_stat
 from .errors import SessionError
 
 
@@ -76,17 +76,14 @@ class DirentReader:
         """
         entries: list[wire.Dirent] = []
         used = 0
-        for child in node.children_after(cookie):
-            size = wire.dirent_size(child.name)
+        for entry in node.entries_after(cookie):
+            size = wire.dirent_size(entry.name)
             if used + size > count:
                 if not entries:
                     raise SessionError(
                         f"readdir count {count} too small for an entry", errno.EINVAL
                     )
                 break
-            st = child.stat()
-            entries.append(
-                wire.Dirent(qid=qid_of(st), offset=child.id, type=dirent_type(st), name=st.name)
-            )
+            entries.append(dirent_of(entry))
             used += size
         return wire.encode_dirents(entries)

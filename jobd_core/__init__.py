@@ -8,6 +8,7 @@ What a front uses::
         ns = core.namespace            # Namespace: .root (id 1), .node(id) -> Node (NotFound)
         node.stat()                    # Stat: id, name, kind, mode, size (true length), version...
         node.lookup(name), node.children(), node.children_after(cookie), node.parent()
+        node.entries_after(cookie)     # DirEntry(id, name, kind, version): listings, no nodes built
         handle = await node.open(OpenMode(read=..., write=..., truncate=...))
         await handle.read(offset, count); await handle.write(offset, data); await handle.close()
         await node.truncate(0); await node.remove(); await node.create(...)  # PermissionDenied
@@ -36,7 +37,7 @@ from ._errors import (
 )
 from ._metrics import Family, Metrics, Sample, metrics_of, render_families
 from ._model import Job, JobRuntime, JobSettings
-from ._node import Handle, Kind, Node, OpenMode, Stat
+from ._node import DirEntry, Handle, Kind, Node, OpenMode, Stat
 from ._readonly import ReadOnlyNamespace
 from ._registry import Registry
 from ._runas import RunAs
@@ -50,6 +51,7 @@ __all__ = [
     "Busy",
     "Core",
     "CoreConfig",
+    "DirEntry",
     "Exists",
     "Family",
     "Handle",

@@ -18,6 +18,7 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class Kind(enum.Enum):
@@ -85,6 +86,16 @@ class Handle(ABC):
         """Release the handle. Never raises for a valid handle."""
 
 
+class DirEntry(NamedTuple):
+    """What a directory listing needs of one child (its ``stat()``'s id, name, kind, version),
+    without building the child's node or stat."""
+
+    id: int
+    name: str
+    kind: Kind
+    version: int
+
+
 class Node(ABC):
     """One file or directory of the namespace."""
 
@@ -132,6 +143,17 @@ class Node(ABC):
             NotFound: this directory was removed.
         """
         return iter([child for child in self.children() if child.id > after])
+
+    def entries_after(self, after: int) -> Iterator[DirEntry]:
+        """``children_after(after)`` as listing entries; a large directory yields them without
+        building a node and a stat per child.
+
+        Raises:
+            NotADirectory: this node is a file.
+            NotFound: this directory was removed.
+        """
+        for child in self.children_after(after):
+            yield DirEntry(child.id, child.name, child.kind, child.stat().version)
 
     async def astat(self) -> Stat:
         """Fresh metadata. A node served from far away (the 9P-backed remote namespace) fetches it;

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from ._errors import ReadOnlyFileSystem
-from ._node import Handle, Kind, Node, OpenMode, Stat
+from ._node import DirEntry, Handle, Kind, Node, OpenMode, Stat
 
 
 class _Tree(Protocol):
@@ -76,6 +76,9 @@ class ReadOnlyNode(Node):
 
     def children_after(self, after: int) -> Iterator[Node]:
         return (ReadOnlyNode(child) for child in self.inner.children_after(after))
+
+    def entries_after(self, after: int) -> Iterator[DirEntry]:
+        return self.inner.entries_after(after)
 
     async def astat(self) -> Stat:
         return await self.inner.astat()

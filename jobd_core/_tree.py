@@ -29,7 +29,7 @@ from ._errors import AccessDenied, InvalidArgument, IsADirectory, NotFound
 from ._handles import DirHandle, LogHandle, MessageHandle, SnapshotHandle, ValueHandle
 from ._metrics import Metrics
 from ._model import JobEntry
-from ._node import Handle, Kind, Node, OpenMode, Stat
+from ._node import DirEntry, Handle, Kind, Node, OpenMode, Stat
 from ._registry import Registry
 from ._settings import render as render_settings
 from ._stats import STATS_ID, StatsFile, core_metrics
@@ -40,6 +40,7 @@ JOBS_ID = 3
 JOB_BASE = 16
 JOB_STRIDE = 8
 JOB_FILES = ("ctl", "cmd", "schedule", "log", "status")
+JOB_DIR_VERSION = 0  # a job directory's entries never change
 _WRITABLE = frozenset(("ctl", "cmd", "schedule"))
 
 
@@ -217,16 +218,21 @@ class JobsDir(_Base):
         return [self.ns.job_dir(entry) for entry in self.ns.registry]
 
     def children_after(self, after: int) -> Iterator[Node]:
+        return (self.ns.job_dir(entry) for entry in self._entries_after(after))
+
+    def entries_after(self, after: int) -> Iterator[DirEntry]:
+        # Straight from the registry: a listing of 100k jobs builds no node and no stat.
+        for entry in self._entries_after(after):
+            yield DirEntry(job_dir_id(entry.job.id), entry.job.name, Kind.DIR, JOB_DIR_VERSION)
+
+    def _entries_after(self, after: int) -> Iterator[JobEntry]:
         registry = self.ns.registry
         ids = registry.sorted_ids()
         start = bisect.bisect_right(ids, max(after - JOB_BASE, -1) // JOB_STRIDE) if after else 0
-        return self._job_dirs(ids, start, after)
-
-    def _job_dirs(self, ids: list[int], start: int, after: int) -> Iterator[Node]:
         for job_id in itertools.islice(ids, start, None):
-            entry = self.ns.registry.by_id(job_id)
+            entry = registry.by_id(job_id)
             if entry is not None and job_dir_id(job_id) > after:
-                yield self.ns.job_dir(entry)
+                yield entry
 
     async def open(self, mode: OpenMode) -> Handle:
         return self._open_dir(mode)
@@ -247,7 +253,8 @@ class JobDir(_Base):
     def stat(self) -> Stat:
         e = self.entry
         return self.ns.make_stat(
-            self, mode=0o755, size=0, version=0, mtime_ns=e.created_ns, ctime_ns=e.changed_ns
+            self, mode=0o755, size=0, version=JOB_DIR_VERSION, mtime_ns=e.created_ns,
+            ctime_ns=e.changed_ns,
         )
 
     def parent(self) -> Node:

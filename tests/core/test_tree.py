@@ -391,3 +391,26 @@ async def test_children_after_resumes_from_a_cookie(core: Core) -> None:
     await job.remove()
     with pytest.raises(NotFound):
         job.children_after(0)
+
+
+async def test_entries_after_list_what_children_after_and_stat_say(core: Core) -> None:
+    from jobd_core import DirEntry, ReadOnlyNamespace
+
+    for i in range(12):
+        await clone(core, f"e{i}:{FAR}:true")
+    await path(core, "jobs", "e3").remove()
+    jobs = path(core, "jobs")
+    directories = [core.namespace.root, jobs, path(core, "jobs", "e7")]
+    directories.append(ReadOnlyNamespace(core.namespace).root.lookup("jobs"))
+    for directory in directories:
+        for cookie in [0, *(child.id for child in directory.children())]:
+            expected = [
+                DirEntry(c.id, c.name, c.kind, c.stat().version)
+                for c in directory.children_after(cookie)
+            ]
+            assert list(directory.entries_after(cookie)) == expected, (directory.name, cookie)
+    assert [e.name for e in jobs.entries_after(0)] == [f"e{i}" for i in range(12) if i != 3]
+    job = path(core, "jobs", "e7")
+    await job.remove()
+    with pytest.raises(NotFound):
+        list(job.entries_after(0))

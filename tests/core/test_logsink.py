@@ -73,7 +73,7 @@ async def test_a_follower_neither_skips_nor_repeats_while_old_lines_are_trimmed(
         for i in range(6, 30):
             sink.append(entry.job, [f"line{i}"])
             if i % 5 == 0:
-                await sink.flush()  # the oldest lines go, the size stays near the bound
+                await sink.flush()  # the bound drops the oldest lines at the front
             seen += await reader.read(len(seen), 1000)
         assert seen.decode().split() == [f"line{i}" for i in range(30)]
         # the size is the stream's end: it never shrank, so a size-watching follower kept up

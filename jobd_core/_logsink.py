@@ -3,8 +3,10 @@
 Rules this module keeps:
 1. ``append`` never blocks and never awaits: lines are buffered in memory and committed by the
    flusher task within ``delay`` seconds (one store request per flush, whatever the job count).
-2. A job's log size is always ``entry.log_bytes + entry.pending_log_bytes``: committed-and-retained
-   bytes plus bytes not yet committed.
+2. A job's log is ``entry.log_bytes`` committed-and-retained bytes, ending at stream position
+   ``entry.log_end``, then ``entry.pending_log_bytes`` not yet committed: its size as clients see
+   it is ``log_end + pending_log_bytes`` (``_store`` rule 4), what ``cat`` prints ``log_bytes +
+   pending_log_bytes``.
 3. A line a client has read is durable: ``read_range`` (and ``read_log``) commits the job's
    buffered lines before it reads where the read reaches them, and returns only committed lines.
    The one exception is a failing store (disk full): then the uncommitted lines are shown after

@@ -7,8 +7,8 @@ Rules this module keeps:
    ``entry.log_end``, then ``entry.pending_log_bytes`` not yet committed: its size as clients see
    it is ``log_end + pending_log_bytes`` (``_store`` rule 4), what ``cat`` prints ``log_bytes +
    pending_log_bytes``.
-3. A line a client has read is durable: ``read_range`` (and ``read_log``) commits the job's
-   buffered lines before it reads where the read reaches them, and returns only committed lines.
+3. A line a client has read is durable: ``read_range`` commits the job's buffered lines before
+   it reads where the read reaches them, and returns only committed lines.
    The one exception is a failing store (disk full): then the uncommitted lines are shown after
    the committed ones, at the positions they will have, and may be lost in a crash.
 4. A failed commit loses nothing at once: its lines go back to the front of the buffer and the
@@ -145,26 +145,6 @@ class StoreLogSink:
             log.error("shutting down while the log store fails (%s): %d log lines lost", exc, lost)
 
     # -- for the registry ------------------------------------------------------------------------
-
-    async def read_log(self, job_id: int) -> list[str]:
-        """The job's log as a client may see it: its buffered lines are committed first, so what
-        is returned survives a crash (rule 3; while the store fails, buffered lines follow).
-
-        Raises:
-            StorageError: the store cannot be read.
-        """
-        async with self._lock:  # no flush between the commit, the read and the buffer snapshot
-            if job_id in self._pending:
-                try:
-                    await self._write()
-                except JobdError as exc:
-                    log.debug("log read shows uncommitted lines: %s", exc)
-            stored = await self._store.read_log(job_id)
-            if self._failing_since is None:
-                # Lines appended while this commit and read were in flight are not committed:
-                # they wait for the next read or flush.
-                return stored
-            return stored + list(self._pending.get(job_id, ()))
 
     async def read_range(self, job_id: int, start: int, count: int) -> tuple[int, bytes]:
         """Up to ``count`` bytes of the job's log stream from position ``start`` (see

@@ -29,8 +29,8 @@ _DONT_TOUCH_32 = 0xFFFFFFFF
 _DONT_TOUCH_64 = 0xFFFFFFFFFFFFFFFF
 
 
-def qid_of(st: Stat) -> wire.Qid:
-    """The qid of a node with stat ``st``."""
+def qid_of(st: Stat | DirEntry) -> wire.Qid:
+    """The qid of a node with stat ``st`` (or of a listed child: the same fields)."""
     qtype = wire.QTDIR if st.kind is Kind.DIR else wire.QTFILE
     return wire.Qid(type=qtype, version=st.version & _DONT_TOUCH_32, path=st.id)
 
@@ -88,12 +88,8 @@ def getattr_reply(tag: int, st: Stat) -> wire.Rgetattr:
 
 def dirent_of(entry: DirEntry) -> wire.Dirent:
     """The Rreaddir entry of a listed child; its cookie is the child's id (``_session_dir``)."""
-    if entry.kind is Kind.DIR:
-        qtype, dtype = wire.QTDIR, DT_DIR
-    else:
-        qtype, dtype = wire.QTFILE, DT_REG
-    qid = wire.Qid(type=qtype, version=entry.version & _DONT_TOUCH_32, path=entry.id)
-    return wire.Dirent(qid=qid, offset=entry.id, type=dtype, name=entry.name)
+    dtype = DT_DIR if entry.kind is Kind.DIR else DT_REG
+    return wire.Dirent(qid=qid_of(entry), offset=entry.id, type=dtype, name=entry.name)
 
 
 def wstat_truncation(req: wire.Stat, current: Stat) -> int | None:

@@ -393,9 +393,10 @@ def _append_log(conn: sqlite3.Connection, batch: LogBatch) -> dict[int, LogExten
         rows = []
         for line in lines:
             rows.append((job_id, end, line))
-            end += len(line.encode()) + 1
+            length = len(line.encode()) + 1
+            end += length
+            size += length
         conn.executemany("INSERT INTO log (job_id, pos, line) VALUES (?, ?, ?)", rows)
-        size += end - row[1]
         limit = batch.limits.get(job_id, batch.limit)
         if size > limit:
             size = _trim(conn, job_id, end, limit)

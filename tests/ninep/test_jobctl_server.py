@@ -138,13 +138,27 @@ def _follow(jobd: JobdProcess, name: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
+def _printed(follower: subprocess.Popen[str], ending: str, count: int) -> list[str]:
+    """The follower's lines, read as it prints them, until ``count`` of them end with ``ending``."""
+    assert follower.stdout is not None
+    shown: list[str] = []
+    while sum(line.endswith(ending) for line in shown) < count:
+        line = follower.stdout.readline()
+        assert line, f"the follower ended early: {shown}"
+        shown.append(line)
+    return shown
+
+
 def test_log_follow_ends_when_the_job_is_deleted(jobctl: Jobctl, jobd: JobdProcess) -> None:
     jobctl("add", "tail", EVERY_SECOND, "echo tick")
     jobctl("start", "tail")
     follower = _follow(jobd, "tail")
-    wait_for(lambda: jobctl("log", "tail").stdout.count("tick") >= 2)
+    # Delete once the follower itself has printed two runs (a check of the log by another reader
+    # raced the follower's next poll: CI saw it print only one).
+    shown = _printed(follower, ":tick\n", 2)
     jobctl("rm", "tail")
-    out, err = follower.communicate(timeout=10)
+    rest, err = follower.communicate(timeout=10)
+    out = "".join(shown) + rest
     assert follower.returncode == 0
     assert out.splitlines()[0].endswith(":started")
     assert out.count(":tick\n") >= 2
@@ -155,10 +169,10 @@ def test_log_follow_exits_cleanly_on_sigint(jobctl: Jobctl, jobd: JobdProcess) -
     jobctl("add", "sig", EVERY_SECOND, "echo tock")
     jobctl("start", "sig")
     follower = _follow(jobd, "sig")
-    wait_for(lambda: jobctl("log", "sig").stdout.count("tock") >= 1)
-    time.sleep(0.3)  # let the follower print what is there
+    shown = _printed(follower, ":tock\n", 1)
     follower.send_signal(signal.SIGINT)
-    out, err = follower.communicate(timeout=10)
+    rest, err = follower.communicate(timeout=10)
+    out = "".join(shown) + rest
     assert follower.returncode == 130
     assert err == ""  # no traceback
     assert ":tock\n" in out
